@@ -14,12 +14,13 @@ import numpy as np
 from search_scaling.tasks.maze.lattice import conn_from_edges, lattice, open_moves
 
 
-def bfs_from_target(conn: np.ndarray, origin: np.ndarray, target: np.ndarray):
+def bfs_from_target(conn: np.ndarray, origin: np.ndarray | None, target: np.ndarray):
     """BFS towards each maze's target: (dist int32[B, N] with -1 = not reached, toward int64[B, N]
     = the neighbour one step closer to the target, the target pointing at itself).
 
     The frontier is a sparse list of flat (maze, cell) indices, so the work is proportional to the
-    cells visited; a maze leaves the frontier once its origin is labelled.
+    cells visited; a maze leaves the frontier once its origin is labelled (``origin=None``: never,
+    so every reachable cell gets its distance).
     """
     batch, _, n, _ = conn.shape
     n_cells = n * n
@@ -28,7 +29,8 @@ def bfs_from_target(conn: np.ndarray, origin: np.ndarray, target: np.ndarray):
     toward = np.zeros(batch * n_cells, dtype=np.int64)
     base = np.arange(batch) * n_cells
     front = base + target
-    dist[front], toward[front], goal = 0, target, base + origin
+    dist[front], toward[front] = 0, target
+    goal = base + (np.asarray(target) if origin is None else origin)
     # In a tree every cell is discovered once; with loops two frontier cells can find the same one.
     has_loops = int(conn.sum()) > batch * (n_cells - 1)
     step = 0
@@ -44,7 +46,7 @@ def bfs_from_target(conn: np.ndarray, origin: np.ndarray, target: np.ndarray):
             found, first = np.unique(found, return_index=True)
             src = src[first]
         dist[found], toward[found] = step, src
-        front = found[dist[goal[found // n_cells]] < 0]
+        front = found if origin is None else found[dist[goal[found // n_cells]] < 0]
     return dist.reshape(batch, n_cells), toward.reshape(batch, n_cells)
 
 

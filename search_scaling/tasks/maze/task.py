@@ -1,0 +1,142 @@
+"""The maze path-finding `Task`: size = grid_n; answer = the path tokens and <PATH_END>."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from search_scaling.tasks.base import Task, TaskBatch
+from search_scaling.tasks.maze.batch import generate
+from search_scaling.tasks.maze.config import GRID_MAX, MazeConfig
+from search_scaling.tasks.maze.lattice import open_moves
+from search_scaling.tasks.maze.text import SolvedMaze, parse_aotp, to_aotp
+from search_scaling.tasks.maze.tokens import N_SPECIAL, PATH_END, PATH_START, coord_id, vocabulary
+
+
+class MazeTask(Task):
+    """Options are `MazeConfig` fields other than grid_n (generator, p, endpoints, ...).
+    ``sampling="uniform"`` mixes grid sizes 2..grid_n (the vocabulary is shared: a prefix)."""
+
+    name = "maze"
+    size_name = "grid_n"
+    size_range = (2, GRID_MAX)
+    primary_metric = "exact"
+    pad_id = 10  # <PADDING>
+
+    def __init__(self, **options):
+        sampling = options.pop("sampling", None)
+        super().__init__(sampling=sampling)
+        MazeConfig(grid_n=2, **options)  # validate options now, not at the first batch
+        self.maze_options = options
+
+    def vocabulary(self, size: int) -> list[str]:
+        return vocabulary(size)
+
+    def config(self, grid_n: int) -> MazeConfig:
+        return MazeConfig(grid_n=grid_n, **self.maze_options)
+
+    def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
+        batch = generate(self.config(k), n, rng)
+        tokens = batch.tokens.astype(np.int64)
+        start = np.argmax(tokens == PATH_START, axis=1) + 1
+        end = np.argmax(tokens == PATH_END, axis=1) + 1
+        pos = np.arange(tokens.shape[1])[None, :]
+        mask = (pos >= start[:, None]) & (pos < end[:, None])
+        moves = open_moves(batch.conn)  # [n, k*k, 4]
+        extras = {
+            "moves": _pad_cells(moves, size),
+            "origin_rc": _rc(batch.origin, k),
+            "target_rc": _rc(batch.target, k),
+        }
+        return TaskBatch(tokens, mask, start, end, np.full(n, k), extras)
+
+    def encode_example(self, text: str | None = None, **maze) -> list[int]:
+        """AOTP text (or the fields of a SolvedMaze: grid_n, edges, origin, target, path) -> ids."""
+        solved = parse_aotp(text) if text is not None else SolvedMaze.build(**maze)
+        vocab = {tok: i for i, tok in enumerate(vocabulary(solved.grid_n))}
+        return [vocab[t] for t in to_aotp(solved).split()]
+
+    def _score_extra(self, batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:
+        return score_paths(batch, completions)
+
+
+def _rc(cells: np.ndarray, n: int) -> np.ndarray:
+    return np.stack(np.divmod(cells, n), axis=1)
+
+
+def _pad_cells(moves: np.ndarray, size: int) -> np.ndarray:
+    """Open moves laid out on the largest grid (so sizes can share one array): bool[n, size, size, 4]."""
+    n, cells, _ = moves.shape
+    k = int(round(cells**0.5))
+    out = np.zeros((n, size, size, 4), dtype=bool)
+    out[:, :k, :k] = moves.reshape(n, k, k, 4)
+    return out
+
+
+def decode_cells(completions: np.ndarray, max_n: int):
+    """Completion tokens -> (rc int[n, W, 2] with -1 for non-coordinates, n_cells before <PATH_END>,
+    terminated bool[n])."""
+    w = completions.shape[1]
+    is_end = completions == PATH_END
+    terminated = is_end.any(axis=1)
+    n_before = np.where(terminated, np.argmax(is_end, axis=1), w)
+    table = np.full((N_SPECIAL + max_n * max_n, 2), -1)
+    r, c = np.divmod(np.arange(max_n * max_n), max_n)
+    table[coord_id(r, c)] = np.stack([r, c], axis=1)
+    ok = (completions >= 0) & (completions < len(table))
+    rc = np.where(ok[..., None], table[np.where(ok, completions, 0)], -1)
+    return rc, n_before, terminated
+
+
+def score_paths(batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:
+    """Maze metrics per example: valid (starts at the origin, every step along an open edge, ends
+    with <PATH_END>), reached (valid and ends at the target), first_step (second cell right),
+    prefix_len (leading cells that match the true path) and prefix_frac (over the true length)."""
+    moves, size = batch.extras["moves"], batch.extras["moves"].shape[1]
+    rc, n_before, terminated = decode_cells(completions, size)
+    n, w = completions.shape
+    rows = np.arange(n)
+    true_rc, true_len = decode_cells(_true_answer(batch, w), size)[:2]
+    in_grid = (rc[..., 0] >= 0) & (rc[..., 0] < batch.size[:, None]) & (rc[..., 1] < batch.size[:, None])
+    step_ok = _steps_open(moves, rc)  # [n, W-1]: move from cell j to j+1 is along an open edge
+    pos = np.arange(w)[None, :]
+    used = pos < n_before[:, None]
+    cells_ok = np.all(in_grid | ~used, axis=1) & (n_before > 0)
+    steps_ok = np.all(step_ok | ~(pos[:, 1:] < n_before[:, None]), axis=1)
+    starts = np.all(rc[:, 0] == batch.extras["origin_rc"], axis=1)
+    valid = cells_ok & steps_ok & starts & terminated
+    last = rc[rows, np.maximum(n_before - 1, 0)]
+    match = np.all(rc == true_rc, axis=2) & (pos < true_len[:, None])
+    prefix = np.argmin(np.concatenate([match, np.zeros((n, 1), bool)], axis=1), axis=1)
+    return {
+        "valid": valid.astype(float),
+        "reached": (valid & np.all(last == batch.extras["target_rc"], axis=1)).astype(float),
+        "first_step": match[:, 1].astype(float) if w > 1 else np.zeros(n),
+        "prefix_len": prefix.astype(float),
+        "prefix_frac": prefix / np.maximum(true_len, 1),
+    }
+
+
+def _true_answer(batch: TaskBatch, width: int) -> np.ndarray:
+    cols = np.minimum(batch.prompt_len[:, None] + np.arange(width), batch.tokens.shape[1] - 1)
+    return np.take_along_axis(batch.tokens, cols, axis=1)
+
+
+def _steps_open(moves: np.ndarray, rc: np.ndarray) -> np.ndarray:
+    """Whether each consecutive pair of cells is joined by an open wall: bool[n, W-1]."""
+    a, b = rc[:, :-1], rc[:, 1:]
+    d = b - a
+    direction = np.select(
+        [
+            (d[..., 0] == -1) & (d[..., 1] == 0),
+            (d[..., 0] == 0) & (d[..., 1] == -1),
+            (d[..., 0] == 0) & (d[..., 1] == 1),
+            (d[..., 0] == 1) & (d[..., 1] == 0),
+        ],
+        [0, 1, 2, 3],
+        default=-1,
+    )
+    size = moves.shape[1]
+    ok = (direction >= 0) & np.all((a >= 0) & (a < size), axis=2)
+    rows = np.arange(len(rc))[:, None]
+    safe = np.clip(a, 0, size - 1)
+    return ok & moves[rows, safe[..., 0], safe[..., 1], np.maximum(direction, 0)]
