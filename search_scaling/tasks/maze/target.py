@@ -26,7 +26,7 @@ from search_scaling import rng as rs
 from search_scaling.tasks.base import Task, TaskBatch
 from search_scaling.tasks.maze.config import GRID_MAX
 from search_scaling.tasks.maze.generators import generate_walls
-from search_scaling.tasks.maze.lattice import open_moves
+from search_scaling.tasks.maze.lattice import conn_from_edges, open_moves
 from search_scaling.tasks.maze.solve import bfs_from_target, shortest_paths
 from search_scaling.tasks.maze.task import _pad_cells, decode_cells, score_paths
 from search_scaling.tasks.maze.tokens import (
@@ -121,8 +121,30 @@ class MazeTarget(Task):
         extras["avoided"] = _pad_grid(extras["avoided"], size)
         return TaskBatch(tokens.astype(np.int64), mask, start, end, np.full(n, k), extras)
 
-    def encode_example(self, **inputs) -> list[int]:
-        raise NotImplementedError("maze_target examples are generated; use generate(n, size, rng)")
+    def encode_example(self, grid_n: int, edges, labels, origin, rule: str | None = None) -> list[int]:
+        """One episode: ``labels`` holds one "a<shape> b<colour>" string per cell in row-major order;
+        the path goes to the unique nearest cell matching ``rule`` (default: the task's target),
+        avoiding cells with the avoid label in the anti_target variant."""
+        self.check_size(grid_n)
+        feature_rule = parse_label(rule, "rule") if rule else self.rule
+        lab = np.array([[parse_label(x, "labels")[1] for x in str(cell).split()] for cell in labels])
+        if lab.shape != (grid_n * grid_n, 2):
+            raise ValueError(f"maze_target: labels must give 'aX bY' for each of the {grid_n**2} cells")
+        cells = np.array([[a[0] * grid_n + a[1], b[0] * grid_n + b[1]] for a, b in edges]).reshape(-1, 2)
+        conn = conn_from_edges(grid_n, cells[None, :, 0], cells[None, :, 1])
+        avoided = lab[None, :, self.avoid[0]] == self.avoid[1]
+        avoided &= self.variant == "anti_target"
+        walk, o = _block(conn, avoided), np.array([origin[0] * grid_n + origin[1]])
+        if lab[o[0], feature_rule[0]] == feature_rule[1]:
+            raise ValueError(f"maze_target: the origin already matches the rule (cell {tuple(origin)})")
+        goal, ok = _nearest(
+            bfs_from_target(walk, None, o)[0], lab[None, :, feature_rule[0]] == feature_rule[1]
+        )
+        if not ok[0]:
+            raise ValueError("maze_target: no unique nearest target cell is reachable from the origin")
+        paths, length = shortest_paths(walk, o, goal)
+        ep = _episode_arrays(conn, lab[None], avoided, o, goal, goal, paths, length, grid_n)
+        return _encode(self, ep, grid_n, grid_n)[0, : ep["length"][0]].astype(int).tolist()
 
     # -- scoring ---------------------------------------------------------------------------------
     def _score_extra(self, batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:

@@ -203,3 +203,23 @@ def test_bad_inputs_raise_clear_errors(call, needle):
 def test_registry_lists_all_tasks():
     get_task("maze")  # registers late imports
     assert set(ALL_TASKS) <= set(TASKS)
+
+
+def test_maze_target_encode_example_hand_computed():
+    """3x3 corridor maze; two a2 cells, at distances 2 and 4 from the origin (0,0)."""
+    task = get_task("maze_target")
+    edges = [((0, 0), (0, 1)), ((0, 1), (0, 2)), ((0, 2), (1, 2)), ((1, 2), (1, 1)), ((1, 1), (1, 0)),
+             ((1, 0), (2, 0)), ((2, 0), (2, 1)), ((2, 1), (2, 2))]  # fmt: skip
+    labels = ["a0 b0", "a1 b1", "a2 b0", "a3 b3", "a0 b1", "a2 b0", "a1 b1", "a1 b1", "a1 b1"]
+    ids = task.encode_example(grid_n=3, edges=edges, labels=labels, origin=(0, 0))
+    vocab = task.vocabulary(3)
+    text = " ".join(vocab[i] for i in ids)
+    assert text.endswith("<ORIGIN_START> (0,0) <ORIGIN_END> <PATH_START> (0,0) (0,1) (0,2) <PATH_END>")
+    assert "<LABELS_START> (0,0) a0 b0 ; (0,1) a1 b1 ; (0,2) a2 b0 ;" in text
+    assert text.startswith("<ADJLIST_START> (0,0) <--> (0,1) ; (0,1) <--> (0,2) ;")
+    far = task.encode_example(grid_n=3, edges=edges, labels=labels, origin=(0, 0), rule="a3")
+    assert " ".join(vocab[i] for i in far).endswith("(0,0) (0,1) (0,2) (1,2) (1,1) (1,0) <PATH_END>")
+    with pytest.raises(ValueError, match="no unique nearest"):
+        task.encode_example(grid_n=3, edges=edges, labels=labels, origin=(0, 1), rule="b0")  # (0,0), (0,2)
+    with pytest.raises(ValueError, match="origin already matches"):
+        task.encode_example(grid_n=3, edges=edges, labels=labels, origin=(0, 2))
