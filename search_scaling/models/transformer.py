@@ -1,0 +1,166 @@
+"""Decoder-only transformer (pre-LayerNorm, GELU MLP) in plain PyTorch, readable in one sitting.
+
+Hook points (TransformerLens names) are captured only when asked for, so they cost nothing
+otherwise: ``blocks.{i}.hook_resid_pre``, ``blocks.{i}.hook_resid_post``,
+``blocks.{i}.attn.hook_pattern`` ([batch, head, query, key]) and ``hook_logits``. Attention uses the
+fused `scaled_dot_product_attention` unless a pattern is requested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from search_scaling.models.config import ModelConfig
+
+
+@dataclass
+class KVCache:
+    """Per-layer keys and values of the tokens seen so far: each [batch, head, pos, d_head]."""
+
+    keys: list[torch.Tensor | None] = field(default_factory=list)
+    values: list[torch.Tensor | None] = field(default_factory=list)
+
+    def length(self) -> int:
+        return 0 if not self.keys or self.keys[0] is None else self.keys[0].shape[2]
+
+
+class Capture:
+    """Which hook points to record, and what was recorded."""
+
+    def __init__(self, names: set[str] | None):
+        self.names, self.store = names, {}
+
+    def __call__(self, name: str, x: torch.Tensor) -> None:
+        if self.names is None or name in self.names:
+            self.store[name] = x.detach()
+
+    def wants(self, name: str) -> bool:
+        return self.names is None or name in self.names
+
+
+def rotary(x: torch.Tensor, start: int) -> torch.Tensor:
+    """Rotate feature pairs of q or k [batch, head, pos, d_head] by position-dependent angles."""
+    d = x.shape[-1]
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d))
+    pos = torch.arange(start, start + x.shape[2], device=x.device, dtype=torch.float32)
+    angles = torch.outer(pos, inv_freq)  # [pos, d/2]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.n_heads * cfg.d_head)
+        self.out = nn.Linear(cfg.n_heads * cfg.d_head, cfg.d_model)
+
+    def forward(
+        self, x, layer: int, start: int, cache: KVCache | None, capture: Capture | None
+    ) -> torch.Tensor:
+        b, t, _ = x.shape  # x: [batch, pos, d_model]; `start` = number of cached positions
+        q, k, v = self.qkv(x).view(b, t, 3, self.cfg.n_heads, self.cfg.d_head).permute(2, 0, 3, 1, 4)
+        if self.cfg.positional == "rotary":
+            q, k = rotary(q, start), rotary(k, start)
+        if cache is not None:
+            k, v = _append(cache, layer, k, v)
+        name = f"blocks.{layer}.attn.hook_pattern"
+        if capture is not None and capture.wants(name):
+            z = self._explicit(q, k, v, start, capture, name)
+        else:  # causal mask relative to the cached prefix: query i sees keys 0..start+i
+            mask = None if start == 0 else _causal(t, start, x.device)
+            z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=start == 0 and t > 1)
+        return self.out(z.transpose(1, 2).reshape(b, t, -1))
+
+    def _explicit(self, q, k, v, start, capture, name):
+        scores = q @ k.transpose(-1, -2) / self.cfg.d_head**0.5  # [batch, head, query, key]
+        scores = scores.masked_fill(~_causal(q.shape[2], start, q.device), float("-inf"))
+        pattern = scores.softmax(dim=-1)
+        capture(name, pattern)
+        return pattern @ v
+
+
+def _causal(t: int, start: int, device) -> torch.Tensor:
+    """bool[t, start + t]: query i may attend to keys 0..start+i."""
+    return torch.ones(t, start + t, dtype=torch.bool, device=device).tril(diagonal=start)
+
+
+def _append(cache: KVCache, layer: int, k, v):
+    while len(cache.keys) <= layer:
+        cache.keys.append(None)
+        cache.values.append(None)
+    if cache.keys[layer] is not None:
+        k, v = torch.cat([cache.keys[layer], k], dim=2), torch.cat([cache.values[layer], v], dim=2)
+    cache.keys[layer], cache.values[layer] = k, v
+    return k, v
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1, self.attn = nn.LayerNorm(cfg.d_model), Attention(cfg)
+        self.mlp = None
+        if not cfg.attn_only:
+            self.ln2 = nn.LayerNorm(cfg.d_model)
+            self.mlp = nn.Sequential(
+                nn.Linear(cfg.d_model, cfg.d_mlp), nn.GELU(), nn.Linear(cfg.d_mlp, cfg.d_model)
+            )
+
+    def forward(
+        self, x, layer: int, start: int, cache: KVCache | None, capture: Capture | None
+    ) -> torch.Tensor:
+        if capture is not None:
+            capture(f"blocks.{layer}.hook_resid_pre", x)
+        x = x + self.attn(self.ln1(x), layer, start, cache, capture)
+        if self.mlp is not None:
+            x = x + self.mlp(self.ln2(x))
+        if capture is not None:
+            capture(f"blocks.{layer}.hook_resid_post", x)
+        return x
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.d_vocab, cfg.d_model)
+        self.pos_embed = nn.Embedding(cfg.n_ctx, cfg.d_model) if cfg.positional == "learned" else None
+        n_unique = 1 if cfg.universal else cfg.n_layers
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(n_unique))
+        self.ln_final = nn.LayerNorm(cfg.d_model)
+        self.unembed = nn.Linear(cfg.d_model, cfg.d_vocab)
+        self.apply(_init)
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, capture: Capture | None = None):
+        """tokens int[batch, pos] -> logits [batch, pos, d_vocab]. With a cache, positions continue
+        after the cached prefix and the cache is extended in place."""
+        start = cache.length() if cache is not None else 0
+        if start + tokens.shape[1] > self.cfg.n_ctx:
+            raise ValueError(f"sequence of {start + tokens.shape[1]} tokens exceeds n_ctx={self.cfg.n_ctx}")
+        x = self.embed(tokens)  # [batch, pos, d_model]
+        if self.pos_embed is not None:
+            x = x + self.pos_embed(torch.arange(start, start + tokens.shape[1], device=tokens.device))
+        for layer in range(self.cfg.n_layers):
+            x = self.blocks[0 if self.cfg.universal else layer](x, layer, start, cache, capture)
+        logits = self.unembed(self.ln_final(x))
+        if capture is not None:
+            capture("hook_logits", logits)
+        return logits
+
+    def run_with_cache(self, tokens: torch.Tensor, names: set[str] | None = None):
+        """Logits and a dict of the requested hook activations (all of them if ``names`` is None)."""
+        capture = Capture(names)
+        return self(tokens, capture=capture), capture.store
+
+
+def _init(module: nn.Module) -> None:
+    """GPT-2 style: normal(0, 0.02) weights, zero biases."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
