@@ -40,11 +40,11 @@ def main() -> None:
         outputs[use_cache] = greedy_decode(model, tokens, prompt_len, max_new, use_cache=use_cache)
         timings[use_cache] = time.perf_counter() - start
     assert torch.equal(outputs[True], outputs[False]), "KV-cache decoding differs from full-prefix decoding"
-    print(f"{args.n} mazes {args.grid}x{args.grid}, model {args.model}, prompt <= {int(batch.prompt_len.max())}"
-          f" tokens, {max_new} new tokens, torch threads {torch.get_num_threads()}")  # fmt: skip
-    print(
-        f"KV cache {timings[True]:.2f}s | full prefix {timings[False]:.2f}s | speed-up {timings[False] / timings[True]:.1f}x"
-    )
+    prompt = int(batch.prompt_len.max())
+    print(f"{args.n} mazes {args.grid}x{args.grid}, model {args.model}, prompt <= {prompt} tokens,")
+    print(f"{max_new} new tokens, torch threads {torch.get_num_threads()}")
+    cached, full = timings[True], timings[False]
+    print(f"KV cache {cached:.2f}s | full prefix {full:.2f}s | speed-up {full / cached:.1f}x")
 
 
 if __name__ == "__main__":
