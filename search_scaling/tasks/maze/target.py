@@ -28,7 +28,7 @@ from search_scaling.tasks.maze.config import GRID_MAX
 from search_scaling.tasks.maze.generators import generate_walls
 from search_scaling.tasks.maze.lattice import conn_from_edges, open_moves
 from search_scaling.tasks.maze.solve import bfs_from_target, shortest_paths
-from search_scaling.tasks.maze.task import _pad_cells, decode_cells, score_paths
+from search_scaling.tasks.maze.task import cells_to_rc, decode_cells, pad_to_grid, score_paths
 from search_scaling.tasks.maze.tokens import (
     ADJ_END,
     ADJ_START,
@@ -40,6 +40,7 @@ from search_scaling.tasks.maze.tokens import (
     PATH_START,
     adjacency_edges,
     cell_ids,
+    fill_edge_tokens,
     vocabulary,
 )
 
@@ -72,7 +73,6 @@ class MazeTarget(Task):
         proxy_corr=0.9,
         target_frac=0.15,
         avoid="b0",
-        avoid_frac=0.15,
         p=0.3,
         n_demos=2,
         retarget="a1",
@@ -87,19 +87,15 @@ class MazeTarget(Task):
         for field, value in (
             ("proxy_corr", proxy_corr),
             ("target_frac", target_frac),
-            ("avoid_frac", avoid_frac),
             ("p", p),
         ):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"maze_target.{field} must be in [0, 1], got {value!r}")
-        self.proxy_corr, self.target_frac, self.avoid_frac, self.p = proxy_corr, target_frac, avoid_frac, p
+        self.proxy_corr, self.target_frac, self.p = proxy_corr, target_frac, p
         self.n_demos = int(n_demos)
 
     def vocabulary(self, size: int) -> list[str]:
         return vocabulary(size) + EXTRA
-
-    def label_id(self, size: int, feature: int, value: int) -> int:
-        return len(vocabulary(size)) + 2 + 4 * feature + value
 
     # -- generation ------------------------------------------------------------------------------
     def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
@@ -116,9 +112,9 @@ class MazeTarget(Task):
         pos = np.arange(tokens.shape[1])[None, :]
         mask = (pos >= start[:, None]) & (pos < end[:, None])
         extras = {key: ep[key][query] for key in ("origin_rc", "target_rc", "proxy_rc", "labels", "avoided")}
-        extras["moves"] = _pad_cells(ep["moves"][query], size)
-        extras["labels"] = _pad_grid(extras["labels"], size)
-        extras["avoided"] = _pad_grid(extras["avoided"], size)
+        for key in ("labels", "avoided"):
+            extras[key] = pad_to_grid(extras[key], size)
+        extras["moves"] = pad_to_grid(ep["moves"][query], size)
         return TaskBatch(tokens.astype(np.int64), mask, start, end, np.full(n, k), extras)
 
     def encode_example(self, grid_n: int, edges, labels, origin, rule: str | None = None) -> list[int]:
@@ -171,10 +167,11 @@ class MazeTarget(Task):
 def _draw_episodes(task: MazeTarget, n: int, k: int, rule, rng) -> dict[str, np.ndarray]:
     """``n`` accepted episodes (maze, labels, origin, unique nearest goal), by rejection."""
     kept: list[dict] = []
+    have = 0
     for _ in range(MAX_ROUNDS):
-        cand = _candidates(task, max(2 * (n - sum(len(c["origin"]) for c in kept)), 8), k, rule, rng)
-        kept.append(cand)
-        if sum(len(c["origin"]) for c in kept) >= n:
+        kept.append(_candidates(task, max(2 * (n - have), 8), k, rule, rng))
+        have += len(kept[-1]["origin"])
+        if have >= n:
             return {key: np.concatenate([c[key] for c in kept])[:n] for key in kept[0]}
     raise ValueError(
         f"maze_target: could not draw {n} episodes on a {k}x{k} grid with a unique nearest "
@@ -209,8 +206,11 @@ def _candidates(task: MazeTarget, m: int, k: int, rule, rng) -> dict[str, np.nda
 def _labels(task: MazeTarget, m: int, cells: int, rng) -> np.ndarray:
     """Shapes: the target shape with prob target_frac, else another shape. Colours: proxy-correlated
     in training, independent of shape in the shifted variant."""
-    shape = np.where(rng.random((m, cells)) < task.target_frac, 2, rng.choice([0, 1, 3], size=(m, cells)))
-    shape = _relabel(shape, task.rule) if task.rule[0] == 0 else rng.integers(0, 4, (m, cells))
+    if task.rule[0] == 0:
+        drawn = np.where(rng.random((m, cells)) < task.target_frac, 2, rng.choice([0, 1, 3], size=(m, cells)))
+        shape = _relabel(drawn, task.rule)
+    else:  # a colour rule: shapes carry no signal
+        shape = rng.integers(0, 4, (m, cells))
     colour = rng.integers(0, 4, size=(m, cells))
     if task.variant != "shifted":
         is_t = shape == task.rule[1] if task.rule[0] == 0 else np.zeros_like(shape, bool)
@@ -252,15 +252,12 @@ def _nearest(dist: np.ndarray, candidates: np.ndarray):
 
 
 def _episode_arrays(conn, labels, avoided, origin, goal, proxy, paths, length, k) -> dict[str, np.ndarray]:
-    def rc(cells):
-        return np.stack(np.divmod(cells, k), axis=1)
-
     width = k * k  # the longest possible path, so candidate rounds concatenate
     paths = np.pad(paths, ((0, 0), (0, width - paths.shape[1])), constant_values=-1)
     return {
         "conn": conn, "labels": labels, "avoided": avoided, "origin": origin, "paths": paths,
-        "path_len": length, "moves": open_moves(conn), "origin_rc": rc(origin), "target_rc": rc(goal),
-        "proxy_rc": rc(proxy),
+        "path_len": length, "moves": open_moves(conn), "origin_rc": cells_to_rc(origin, k),
+        "target_rc": cells_to_rc(goal, k), "proxy_rc": cells_to_rc(proxy, k),
     }  # fmt: skip
 
 
@@ -269,7 +266,9 @@ def _encode(task: MazeTarget, ep: dict, k: int, size: int) -> np.ndarray:
     m = len(ep["origin"])
     ids = np.append(cell_ids(k), PAD)
     a, b, n_edges = adjacency_edges(ep["conn"], None)
-    edges = np.stack([ids[a], np.full_like(a, 8), ids[b], np.full_like(a, ENDLINE)], axis=-1).reshape(m, -1)
+    edges = np.empty((*a.shape, 4), dtype=ids.dtype)
+    fill_edge_tokens(edges, a, b, ids)
+    edges = edges.reshape(m, -1)
     base = len(vocabulary(size))
     lab = np.stack(
         [
@@ -294,7 +293,7 @@ def _encode(task: MazeTarget, ep: dict, k: int, size: int) -> np.ndarray:
         axis=1,
     )
     path = ids[ep["paths"]]
-    parts = [np.full((m, 1), ADJ_START), edges, head, path, np.full((m, 1), PAD)]
+    parts = [np.full((m, 1), ADJ_START), edges, head, path, np.full((m, 1), PATH_END)]
     keep = [
         np.ones((m, 1), bool),
         np.repeat(np.arange(a.shape[1]) < n_edges[:, None], 4, axis=1),
@@ -309,7 +308,6 @@ def _encode(task: MazeTarget, ep: dict, k: int, size: int) -> np.ndarray:
     dest = np.cumsum(keep, axis=1) - 1
     rows = np.broadcast_to(np.arange(m)[:, None], tokens.shape)
     out[rows[keep], dest[keep]] = tokens[keep]
-    out[np.arange(m), ep["length"] - 1] = PATH_END
     return out
 
 
@@ -326,11 +324,3 @@ def _join(parts: list[np.ndarray], lengths: np.ndarray):
         out[np.broadcast_to(rows, cols.shape)[keep], cols[keep]] = part[keep]
         offset = offset + length
     return out, offset - lengths[:, -1]
-
-
-def _pad_grid(cells: np.ndarray, size: int) -> np.ndarray:
-    n, count = cells.shape[:2]
-    k = int(round(count**0.5))
-    out = np.zeros((n, size, size, *cells.shape[2:]), dtype=cells.dtype)
-    out[:, :k, :k] = cells.reshape(n, k, k, *cells.shape[2:])
-    return out

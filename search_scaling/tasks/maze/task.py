@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from search_scaling.tasks.base import Task, TaskBatch
+from search_scaling.tasks.base import Task, TaskBatch, answer_span
 from search_scaling.tasks.maze.batch import generate
 from search_scaling.tasks.maze.config import GRID_MAX, MazeConfig
-from search_scaling.tasks.maze.lattice import open_moves
+from search_scaling.tasks.maze.lattice import DC, DR, open_moves
 from search_scaling.tasks.maze.text import SolvedMaze, parse_aotp, to_aotp
-from search_scaling.tasks.maze.tokens import N_SPECIAL, PATH_END, PATH_START, coord_id, vocabulary
+from search_scaling.tasks.maze.tokens import N_SPECIAL, PAD, PATH_END, PATH_START, coord_id, vocabulary
 
 
 class MazeTask(Task):
@@ -20,7 +20,7 @@ class MazeTask(Task):
     size_name = "grid_n"
     size_range = (2, GRID_MAX)
     primary_metric = "exact"
-    pad_id = 10  # <PADDING>
+    pad_id = PAD
 
     def __init__(self, **options):
         sampling = options.pop("sampling", None)
@@ -43,9 +43,9 @@ class MazeTask(Task):
         mask = (pos >= start[:, None]) & (pos < end[:, None])
         moves = open_moves(batch.conn)  # [n, k*k, 4]
         extras = {
-            "moves": _pad_cells(moves, size),
-            "origin_rc": _rc(batch.origin, k),
-            "target_rc": _rc(batch.target, k),
+            "moves": pad_to_grid(moves, size),
+            "origin_rc": cells_to_rc(batch.origin, k),
+            "target_rc": cells_to_rc(batch.target, k),
         }
         return TaskBatch(tokens, mask, start, end, np.full(n, k), extras)
 
@@ -59,16 +59,18 @@ class MazeTask(Task):
         return score_paths(batch, completions)
 
 
-def _rc(cells: np.ndarray, n: int) -> np.ndarray:
+def cells_to_rc(cells: np.ndarray, n: int) -> np.ndarray:
+    """Row-major cell indices int[m] -> (row, col) int[m, 2]."""
     return np.stack(np.divmod(cells, n), axis=1)
 
 
-def _pad_cells(moves: np.ndarray, size: int) -> np.ndarray:
-    """Open moves laid out on the largest grid (so sizes can share one array): bool[n, size, size, 4]."""
-    n, cells, _ = moves.shape
-    k = int(round(cells**0.5))
-    out = np.zeros((n, size, size, 4), dtype=bool)
-    out[:, :k, :k] = moves.reshape(n, k, k, 4)
+def pad_to_grid(per_cell: np.ndarray, size: int) -> np.ndarray:
+    """Per-cell arrays [m, k*k, ...] laid out on the largest grid [m, size, size, ...], zero outside,
+    so batches that mix grid sizes share one array."""
+    m, count = per_cell.shape[:2]
+    k = int(round(count**0.5))
+    out = np.zeros((m, size, size, *per_cell.shape[2:]), dtype=per_cell.dtype)
+    out[:, :k, :k] = per_cell.reshape(m, k, k, *per_cell.shape[2:])
     return out
 
 
@@ -95,7 +97,7 @@ def score_paths(batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarr
     rc, n_before, terminated = decode_cells(completions, size)
     n, w = completions.shape
     rows = np.arange(n)
-    true_rc, true_len = decode_cells(_true_answer(batch, w), size)[:2]
+    true_rc, true_len = decode_cells(answer_span(batch, w)[0], size)[:2]
     in_grid = (rc[..., 0] >= 0) & (rc[..., 0] < batch.size[:, None]) & (rc[..., 1] < batch.size[:, None])
     step_ok = _steps_open(moves, rc)  # [n, W-1]: move from cell j to j+1 is along an open edge
     pos = np.arange(w)[None, :]
@@ -116,25 +118,16 @@ def score_paths(batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarr
     }
 
 
-def _true_answer(batch: TaskBatch, width: int) -> np.ndarray:
-    cols = np.minimum(batch.prompt_len[:, None] + np.arange(width), batch.tokens.shape[1] - 1)
-    return np.take_along_axis(batch.tokens, cols, axis=1)
+# _DIRECTION[dr + 1, dc + 1] = the lattice's index of the move (dr, dc); -1 for non-moves
+_DIRECTION = np.full((3, 3), -1)
+_DIRECTION[DR + 1, DC + 1] = np.arange(4)
 
 
 def _steps_open(moves: np.ndarray, rc: np.ndarray) -> np.ndarray:
     """Whether each consecutive pair of cells is joined by an open wall: bool[n, W-1]."""
     a, b = rc[:, :-1], rc[:, 1:]
-    d = b - a
-    direction = np.select(
-        [
-            (d[..., 0] == -1) & (d[..., 1] == 0),
-            (d[..., 0] == 0) & (d[..., 1] == -1),
-            (d[..., 0] == 0) & (d[..., 1] == 1),
-            (d[..., 0] == 1) & (d[..., 1] == 0),
-        ],
-        [0, 1, 2, 3],
-        default=-1,
-    )
+    d = np.clip(b - a + 1, 0, 2)  # one step in any lattice direction lands in {0, 1, 2}^2
+    direction = np.where(np.abs(b - a).sum(axis=2) == 1, _DIRECTION[d[..., 0], d[..., 1]], -1)
     size = moves.shape[1]
     ok = (direction >= 0) & np.all((a >= 0) & (a < size), axis=2)
     rows = np.arange(len(rc))[:, None]

@@ -79,6 +79,11 @@ def adjacency_edges(conn: np.ndarray, keys: np.ndarray | None) -> tuple[np.ndarr
     return np.where(flip, b, a), np.where(flip, a, b), count
 
 
+def fill_edge_tokens(dest: np.ndarray, a: np.ndarray, b: np.ndarray, ids: np.ndarray) -> None:
+    """Write ``(a) <--> (b) ;`` for every edge into ``dest`` int[B, E, 4]; ids maps cell -> token."""
+    dest[..., 0], dest[..., 1], dest[..., 2], dest[..., 3] = ids[a], CONNECTOR, ids[b], ENDLINE
+
+
 def encode_batch(conn, origin, target, paths, path_len, keys=None) -> np.ndarray:
     """Token ids of a batch of solved mazes, right-padded with <PADDING>: int32[B, T].
 
@@ -92,8 +97,7 @@ def encode_batch(conn, origin, target, paths, path_len, keys=None) -> np.ndarray
     width_e, width_t = 4 * a.shape[1], len(head) + paths.shape[1] + 1
     out = np.full((batch, 1 + width_e + width_t), PAD, dtype=np.int32)
     out[:, 0] = ADJ_START
-    edges = out[:, 1 : 1 + width_e].reshape(batch, -1, 4)
-    edges[..., 0], edges[..., 1], edges[..., 2], edges[..., 3] = ids[a], CONNECTOR, ids[b], ENDLINE
+    fill_edge_tokens(out[:, 1 : 1 + width_e].reshape(batch, -1, 4), a, b, ids)
     # Everything after the adjacency list sits at a per-row offset (edge counts differ with loops).
     tail = np.empty((batch, width_t), dtype=np.int32)
     for j, tok in enumerate(head):
