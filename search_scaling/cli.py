@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from search_scaling.tasks.base import LOSS_MODES
+
 DEFAULT_CACHE = Path(".cache/datasets")
 
 
@@ -83,12 +85,66 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_options(pairs: list[str], flag: str) -> dict:
+    """``key=value`` pairs; values are parsed as YAML scalars (3 -> int, 0.1 -> float, dfs -> str)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects key=value, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one run, print its curve as it goes and a summary at the end."""
+    from search_scaling.training import RunSpec, train_one
+
+    names = ("task", "size", "model", "seed", "steps", "tokens", "batch_size", "lr", "loss_mask",
+             "eval_points", "eval_examples", "precision")  # fmt: skip
+    fields = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    spec = RunSpec(**fields, task_options=_parse_options(args.option, "--option"),
+                   model_options=_parse_options(args.model_option, "--model-option"))  # fmt: skip
+    cfg = spec.model_config
+    print(f"run {spec.run_hash}: {spec.task} {spec.task_obj.size_name}={spec.size}, model {spec.model} "
+          f"(n_layers={cfg.n_layers}, d_model={cfg.d_model}), seed {spec.seed}")  # fmt: skip
+    result = train_one(spec, args.workdir, verbose=True)
+    seconds = result.train_seconds
+    print(f"\nstatus {result.status}: {result.steps} steps, {result.tokens:,} tokens in {seconds:.1f}s "
+          f"({result.tokens / max(seconds, 1e-9):,.0f} tokens/s); "
+          f"{result.scale['params_nonembed']:,} non-embedding parameters")  # fmt: skip
+    for key, value in result.final.items():
+        print(f"  {key:16s} {value:.4f}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 0 if result.status == "done" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="search-scaling", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     maze = sub.add_parser("maze", help="generate, solve, tokenize and show mazes")
     _add_maze_args(maze)
     maze.set_defaults(func=cmd_maze)
+    train = sub.add_parser("train", help="train and evaluate one run (resumes if its checkpoint exists)")
+    train.add_argument("--task", default="maze")
+    train.add_argument("--size", type=int, default=5, help="problem size (grid_n for mazes)")
+    train.add_argument("--model", default="L2-D32", help="a size-family name, e.g. L2-D32")
+    budget = train.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--steps", type=int)
+    budget.add_argument("--tokens", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--loss-mask", choices=LOSS_MODES)
+    train.add_argument("--eval-points", type=int)
+    train.add_argument("--eval-examples", type=int)
+    train.add_argument("--precision", help="auto (bf16-mixed on GPU, else 32-true), 32-true, bf16-mixed")
+    train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option")
+    train.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("--workdir", type=Path, default=Path("runs/work"), help="checkpoints go here")
+    train.set_defaults(func=cmd_train)
     demo = sub.add_parser("demo", help="the end-to-end demo (what `make demo` runs)")
     demo.add_argument("--n", type=int, default=20000)
     demo.add_argument("--seed", type=int, default=0)

@@ -79,6 +79,10 @@ class Task:
     def vocab_size(self, size: int) -> int:
         return len(self.vocabulary(size))
 
+    def max_len(self, size: int) -> int:
+        """The longest sequence ``generate(..., size, ...)`` can produce: the model's n_ctx."""
+        raise NotImplementedError
+
     # -- data ------------------------------------------------------------------------------------
     def check_size(self, size: int) -> None:
         lo, hi = self.size_range

@@ -42,6 +42,9 @@ class D3(Task):
     def vocabulary(self, size: int = 1) -> list[str]:
         return NAMES + ["<start>", "<op>", "<predict>", "<pad>"]
 
+    def max_len(self, size: int) -> int:
+        return 2 * size + 4
+
     def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
         e0, ops = rng.integers(0, 6, size=n), rng.integers(0, 6, size=(n, k))
         seqs = _encode(e0, ops)

@@ -39,6 +39,9 @@ class IterationTask(Task):
         names = {v: k for k, v in TASK_TOKEN.items()} | {EOI: "EoI", EOS: "EoS"}
         return [names.get(i, str(i) if i <= 10 else f"<unused{i}>") for i in range(VOCAB_SIZE)]
 
+    def max_len(self, size: int) -> int:
+        return 2 * size + 3
+
     def states(self, x: np.ndarray) -> np.ndarray:
         """s[:, t] from x[:, :t+1]: int[n, L]."""
         raise NotImplementedError

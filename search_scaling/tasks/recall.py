@@ -35,6 +35,9 @@ class Induction(Task):
     def vocabulary(self, size: int = 2) -> list[str]:
         return [str(i) for i in range(self.n_vocab)] + ["<bos>"]
 
+    def max_len(self, size: int) -> int:
+        return 2 * size + 1
+
     def _generate_size(self, n, k, size, rng) -> TaskBatch:
         r = _distinct(n, k, self.n_vocab, rng)
         seqs = self._encode(r)
@@ -75,6 +78,9 @@ class AssocRecall(Task):
     def vocabulary(self, size: int = 1) -> list[str]:
         keys = [f"k{i}" for i in range(self.n_keys)]
         return keys + [f"v{i}" for i in range(self.n_values)] + ["<bos>", "<q>"]
+
+    def max_len(self, size: int) -> int:
+        return 2 * size + 4
 
     def _generate_size(self, n, k, size, rng) -> TaskBatch:
         keys = _distinct(n, k, self.n_keys, rng)

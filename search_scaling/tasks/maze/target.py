@@ -97,6 +97,13 @@ class MazeTarget(Task):
     def vocabulary(self, size: int) -> list[str]:
         return vocabulary(size) + EXTRA
 
+    def max_len(self, size: int) -> int:
+        """Per episode: <ADJ_START> + 4 per open edge + the label block (4 per cell + 2) + 5 header
+        tokens + the path (at most n*n cells) + <PATH_END>."""
+        episodes = 1 + (self.n_demos if self.variant == "retarget" else 0)
+        n = size
+        return episodes * (1 + 4 * 2 * n * (n - 1) + (4 * n * n + 2) + 5 + n * n + 1)
+
     # -- generation ------------------------------------------------------------------------------
     def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
         rule = self.retarget if self.variant == "retarget" else self.rule

@@ -31,6 +31,9 @@ class MazeTask(Task):
     def vocabulary(self, size: int) -> list[str]:
         return vocabulary(size)
 
+    def max_len(self, size: int) -> int:
+        return maze_max_len(size)
+
     def config(self, grid_n: int) -> MazeConfig:
         return MazeConfig(grid_n=grid_n, **self.maze_options)
 
@@ -57,6 +60,12 @@ class MazeTask(Task):
 
     def _score_extra(self, batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:
         return score_paths(batch, completions)
+
+
+def maze_max_len(n: int) -> int:
+    """<ADJ_START>, 4 tokens per open edge (at most 2n(n-1)), 8 header tokens, a path of at most
+    n*n cells, <PATH_END>."""
+    return 1 + 4 * 2 * n * (n - 1) + 8 + n * n + 1
 
 
 def cells_to_rc(cells: np.ndarray, n: int) -> np.ndarray:

@@ -1,0 +1,204 @@
+"""`train_one(spec) -> RunResult`: the one entry point for a training run (CLI, tests, sweeps).
+
+Run state lives in one Lightning checkpoint per run (``<workdir>/<run_hash>/last.ckpt``): model,
+optimizer, LR schedule, loop counters and `RunTracker`'s curve rows. The data position is the step
+(see `data`). A run found with a checkpoint resumes from it; a finished one returns at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from search_scaling.models import flops_per_token, param_counts
+from search_scaling.training.data import StepBatches, eval_batch
+from search_scaling.training.evaluate import evaluate
+from search_scaling.training.module import SequenceModel
+from search_scaling.training.schedule import eval_steps
+from search_scaling.training.spec import RunSpec
+
+CHECKPOINT = "last.ckpt"
+
+
+class CurveSink(Protocol):
+    """Where curve rows go as a run checkpoints (the store). Rows of one flush cover the steps
+    ``first..last``; a replay after a crash flushes the same range again, so a sink keyed by
+    range replaces instead of duplicating."""
+
+    def write_curves(self, spec: RunSpec, rows: list[dict], first_step: int, last_step: int) -> None: ...
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    status: str  # done | diverged
+    final: dict[str, float]
+    rows: list[dict]
+    checkpoint: Path
+    steps: int
+    tokens: int
+    train_seconds: float
+    scale: dict = field(default_factory=dict)  # params_* and flops_per_token
+
+    @property
+    def run_hash(self) -> str:
+        return self.spec.run_hash
+
+
+class RunTracker(L.Callback):
+    """Evaluates on the held-out set at the scheduled steps, keeps the curve rows, detects
+    divergence, checkpoints, and flushes rows to the sink. Its state is part of the checkpoint."""
+
+    def __init__(self, spec, held_out, schedule, flops_per_tok, ckpt_path, sink=None,
+                 checkpoint_every_s: float = 30.0, verbose: bool = False):  # fmt: skip
+        self.spec, self.held_out, self.schedule = spec, held_out, set(schedule)
+        self.flops_per_tok, self.ckpt_path, self.sink = flops_per_tok, ckpt_path, sink
+        self.checkpoint_every_s, self.verbose = checkpoint_every_s, verbose
+        self.state = {"rows": [], "tokens": 0, "loss_sum": 0.0, "loss_n": 0, "elapsed": 0.0,
+                      "flushed_to": -1, "status": "running"}  # fmt: skip
+        self._t0 = self._last_save = time.perf_counter()
+
+    # -- Lightning hooks ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {**self.state, "elapsed": self._elapsed()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = dict(state)
+        self._t0 = time.perf_counter() - state["elapsed"]
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter() - self.state["elapsed"]
+        if trainer.global_step == 0 and not self.state["rows"]:
+            self._evaluate(trainer, pl_module, step=0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.state["tokens"] += int(batch["n_tokens"])
+        value = float(loss)
+        if not np.isfinite(value):
+            self._diverge(trainer, trainer.global_step, value)
+            return
+        self.state["loss_sum"] += value
+        self.state["loss_n"] += 1
+        step = trainer.global_step
+        if step in self.schedule:
+            self._evaluate(trainer, pl_module, step)
+            if step == max(self.schedule) or time.perf_counter() - self._last_save > self.checkpoint_every_s:
+                self._checkpoint(trainer, step)
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def _evaluate(self, trainer, pl_module, step: int) -> None:
+        metrics = evaluate(pl_module.model, self.spec.task_obj, self.held_out, self.spec.precision)
+        if self.state["loss_n"]:
+            self._rows(step, "train", {"loss": self.state["loss_sum"] / self.state["loss_n"],
+                                       "lr": trainer.optimizers[0].param_groups[0]["lr"]})  # fmt: skip
+            self.state["loss_sum"], self.state["loss_n"] = 0.0, 0
+        self._rows(step, "eval", metrics)
+        if not np.isfinite(metrics["loss"]):
+            self._diverge(trainer, step, metrics["loss"])
+        elif self.verbose:
+            print(f"  step {step:6d}  tokens {self.state['tokens']:>11,}  loss {metrics['loss']:.4f}  "
+                  f"exact {metrics.get('exact', float('nan')):.3f}  ({self._elapsed():.0f}s)")  # fmt: skip
+
+    def _rows(self, step: int, split: str, metrics: dict) -> None:
+        tokens = self.state["tokens"]
+        common = {"step": step, "tokens": tokens, "flops": tokens * self.flops_per_tok, "split": split,
+                  "wall_time": self._elapsed()}  # fmt: skip
+        self.state["rows"] += [{**common, "metric": k, "value": float(v)} for k, v in metrics.items()]
+
+    def _diverge(self, trainer, step: int, value: float) -> None:
+        self.state["status"] = "diverged"
+        self._rows(step, "train", {"loss": value})
+        trainer.should_stop = True
+        self._checkpoint(trainer, step)
+
+    def _checkpoint(self, trainer, step: int) -> None:
+        pending = [r for r in self.state["rows"] if r["step"] > self.state["flushed_to"]]
+        if self.sink is not None and pending:
+            self.sink.write_curves(self.spec, pending, self.state["flushed_to"] + 1, step)
+        self.state["flushed_to"] = step
+        self.state["elapsed"] = self._elapsed()
+        if self.state["status"] == "running" and step == max(self.schedule):
+            self.state["status"] = "done"
+        tmp = self.ckpt_path.with_suffix(".tmp")
+        trainer.save_checkpoint(tmp, weights_only=False)  # full state: optimizer, loops, callbacks
+        os.replace(tmp, self.ckpt_path)  # a kill mid-save leaves the previous checkpoint intact
+        self._last_save = time.perf_counter()
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._t0
+
+
+class StepData(L.LightningDataModule):
+    """Feeds `StepBatches` from the restored global step (the data position)."""
+
+    def __init__(self, spec: RunSpec, total: int):
+        super().__init__()
+        self.spec, self.total = spec, total
+
+    def train_dataloader(self) -> DataLoader:
+        spec = self.spec
+        start = self.trainer.global_step if self.trainer is not None else 0
+        data = StepBatches(spec.task_obj, spec.size, spec.derived_seed("data", data_only=True),
+                           spec.batch_size, self.total, spec.loss_mask, spec.mask_switch, start)  # fmt: skip
+        return DataLoader(data, batch_size=None, num_workers=0)
+
+
+def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink | None = None,
+              verbose: bool = False, progress_bar: bool = False, checkpoint_every_s: float = 30.0,
+              callbacks: tuple = ()) -> RunResult:  # fmt: skip
+    """Train (or resume, or return) the run ``spec``; ``callbacks`` are extra Lightning callbacks."""
+    quiet_lightning()
+    run_dir = Path(workdir).resolve() / spec.run_hash
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / CHECKPOINT
+    held_out = eval_batch(spec.task_obj, spec.size, spec.eval_examples, spec.eval_seed)
+    mean_len = float(held_out.length.mean())
+    total = spec.total_steps(mean_len)
+    cfg = spec.model_config
+    scale = {**param_counts(cfg), "flops_per_token": flops_per_token(cfg, context=round(mean_len))}
+    precision = resolve_precision(spec.precision)
+    spec_run = spec.with_(precision=precision) if precision != spec.precision else spec
+
+    L.seed_everything(spec.derived_seed("init") % 2**32, verbose=False)
+    module = SequenceModel(spec_run, total)
+    tracker = RunTracker(spec_run, held_out, eval_steps(total, spec.eval_points), scale["flops_per_token"],
+                         ckpt, sink, checkpoint_every_s, verbose)  # fmt: skip
+    trainer = L.Trainer(
+        max_steps=total, max_epochs=-1, accelerator="auto", devices=1, precision=precision,
+        gradient_clip_val=spec.grad_clip or None, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, enable_progress_bar=progress_bar, num_sanity_val_steps=0,
+        limit_val_batches=0, callbacks=[tracker, *callbacks], default_root_dir=str(run_dir),
+    )  # fmt: skip
+    resume = ckpt if ckpt.exists() else None
+    trainer.fit(module, datamodule=StepData(spec_run, total), ckpt_path=resume, weights_only=True)
+    state = tracker.state
+    if state["status"] == "running":  # the loop ended without reaching the last step
+        raise RuntimeError(f"run {spec.run_hash}: training stopped at step {trainer.global_step} of {total}")
+    last = trainer.global_step
+    final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
+    return RunResult(spec, state["status"], final, list(state["rows"]), ckpt, trainer.global_step,
+                     state["tokens"], state["elapsed"], scale)  # fmt: skip
+
+
+def quiet_lightning() -> None:
+    """Lightning's banner lines and tips would interleave with every trial's output in a sweep."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+def resolve_precision(precision: str) -> str:
+    if precision != "auto":
+        return precision
+    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
