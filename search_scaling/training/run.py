@@ -28,6 +28,7 @@ from search_scaling.training.schedule import eval_steps
 from search_scaling.training.spec import RunSpec
 
 CHECKPOINT = "last.ckpt"
+HEARTBEAT_S = 20.0
 
 
 class CurveSink(Protocol):
@@ -36,6 +37,9 @@ class CurveSink(Protocol):
     range replaces instead of duplicating."""
 
     def write_curves(self, spec: RunSpec, rows: list[dict], first_step: int, last_step: int) -> None: ...
+
+    def heartbeat(self, spec: RunSpec) -> None:
+        """Called about every `HEARTBEAT_S` seconds while training: "this run is alive"."""
 
 
 @dataclass
@@ -59,14 +63,14 @@ class RunTracker(L.Callback):
     """Evaluates on the held-out set at the scheduled steps, keeps the curve rows, detects
     divergence, checkpoints, and flushes rows to the sink. Its state is part of the checkpoint."""
 
-    def __init__(self, spec, held_out, schedule, flops_per_tok, ckpt_path, sink=None,
+    def __init__(self, spec, precision, held_out, schedule, flops_per_tok, ckpt_path, sink=None,
                  checkpoint_every_s: float = 30.0, verbose: bool = False):  # fmt: skip
-        self.spec, self.held_out, self.schedule = spec, held_out, set(schedule)
+        self.spec, self.precision, self.held_out, self.schedule = spec, precision, held_out, set(schedule)
         self.flops_per_tok, self.ckpt_path, self.sink = flops_per_tok, ckpt_path, sink
         self.checkpoint_every_s, self.verbose = checkpoint_every_s, verbose
         self.state = {"rows": [], "tokens": 0, "loss_sum": 0.0, "loss_n": 0, "elapsed": 0.0,
                       "flushed_to": -1, "status": "running"}  # fmt: skip
-        self._t0 = self._last_save = time.perf_counter()
+        self._t0 = self._last_save = self._last_beat = time.perf_counter()
 
     # -- Lightning hooks ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -91,6 +95,9 @@ class RunTracker(L.Callback):
         self.state["loss_sum"] += value
         self.state["loss_n"] += 1
         step = trainer.global_step
+        if self.sink is not None and time.perf_counter() - self._last_beat > HEARTBEAT_S:
+            self.sink.heartbeat(self.spec)
+            self._last_beat = time.perf_counter()
         if step in self.schedule:
             self._evaluate(trainer, pl_module, step)
             if step == max(self.schedule) or time.perf_counter() - self._last_save > self.checkpoint_every_s:
@@ -98,7 +105,7 @@ class RunTracker(L.Callback):
 
     # -- pieces ------------------------------------------------------------------------------------
     def _evaluate(self, trainer, pl_module, step: int) -> None:
-        metrics = evaluate(pl_module.model, self.spec.task_obj, self.held_out, self.spec.precision)
+        metrics = evaluate(pl_module.model, self.spec.task_obj, self.held_out, self.precision)
         if self.state["loss_n"]:
             self._rows(step, "train", {"loss": self.state["loss_sum"] / self.state["loss_n"],
                                        "lr": trainer.optimizers[0].param_groups[0]["lr"]})  # fmt: skip
@@ -149,7 +156,7 @@ class StepData(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         spec = self.spec
         start = self.trainer.global_step if self.trainer is not None else 0
-        data = StepBatches(spec.task_obj, spec.size, spec.derived_seed("data", data_only=True),
+        data = StepBatches(spec.train_task, spec.size, spec.derived_seed("data", data_only=True),
                            spec.batch_size, self.total, spec.loss_mask, spec.mask_switch, start)  # fmt: skip
         return DataLoader(data, batch_size=None, num_workers=0)
 
@@ -162,18 +169,14 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     run_dir = Path(workdir).resolve() / spec.run_hash
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / CHECKPOINT
-    held_out = eval_batch(spec.task_obj, spec.size, spec.eval_examples, spec.eval_seed)
-    mean_len = float(held_out.length.mean())
-    total = spec.total_steps(mean_len)
-    cfg = spec.model_config
-    scale = {**param_counts(cfg), "flops_per_token": flops_per_token(cfg, context=round(mean_len))}
+    held_out, total, scale = plan_run(spec)
     precision = resolve_precision(spec.precision)
-    spec_run = spec.with_(precision=precision) if precision != spec.precision else spec
 
     L.seed_everything(spec.derived_seed("init") % 2**32, verbose=False)
-    module = SequenceModel(spec_run, total)
-    tracker = RunTracker(spec_run, held_out, eval_steps(total, spec.eval_points), scale["flops_per_token"],
-                         ckpt, sink, checkpoint_every_s, verbose)  # fmt: skip
+    module = SequenceModel(spec, total)
+    schedule = eval_steps(total, spec.eval_points)
+    tracker = RunTracker(spec, precision, held_out, schedule, scale["flops_per_token"], ckpt, sink,
+                         checkpoint_every_s, verbose)  # fmt: skip
     trainer = L.Trainer(
         max_steps=total, max_epochs=-1, accelerator="auto", devices=1, precision=precision,
         gradient_clip_val=spec.grad_clip or None, logger=False, enable_checkpointing=False,
@@ -181,7 +184,7 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
         limit_val_batches=0, callbacks=[tracker, *callbacks], default_root_dir=str(run_dir),
     )  # fmt: skip
     resume = ckpt if ckpt.exists() else None
-    trainer.fit(module, datamodule=StepData(spec_run, total), ckpt_path=resume, weights_only=True)
+    trainer.fit(module, datamodule=StepData(spec, total), ckpt_path=resume, weights_only=True)
     state = tracker.state
     if state["status"] == "running":  # the loop ended without reaching the last step
         raise RuntimeError(f"run {spec.run_hash}: training stopped at step {trainer.global_step} of {total}")
@@ -189,6 +192,16 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
     return RunResult(spec, state["status"], final, list(state["rows"]), ckpt, trainer.global_step,
                      state["tokens"], state["elapsed"], scale)  # fmt: skip
+
+
+def plan_run(spec: RunSpec):
+    """(held-out batch, total steps, scale): the budget in tokens becomes steps through the mean
+    held-out length, which is also the context used for the attention FLOPs."""
+    held_out = eval_batch(spec.task_obj, spec.size, spec.eval_examples, spec.eval_seed)
+    mean_len = float(held_out.length.mean())
+    cfg = spec.model_config
+    scale = {**param_counts(cfg), "flops_per_token": flops_per_token(cfg, context=round(mean_len))}
+    return held_out, spec.total_steps(mean_len), scale
 
 
 def quiet_lightning() -> None:

@@ -24,7 +24,10 @@ NOT_HASHED = ("sweep",)
 @dataclass(frozen=True)
 class RunSpec:
     """One cell of a grid. Exactly one of ``steps`` / ``tokens`` sets the budget (tokens are real,
-    non-padding tokens; they are turned into steps with the mean length of the held-out set)."""
+    non-padding tokens; they are turned into steps with the mean length of the held-out set).
+
+    ``train_sampling`` (fixed | uniform | k2) mixes problem sizes up to ``size`` in training only;
+    evaluation is always on the task as defined (its own sampling) at ``size``."""
 
     task: str = "maze"
     size: int = 5
@@ -42,6 +45,7 @@ class RunSpec:
     beta1: float = 0.9
     beta2: float = 0.98
     grad_clip: float = 1.0
+    train_sampling: str | None = None
     loss_mask: str = "answer_only"
     mask_switch: float = 0.5
     eval_points: int = 24
@@ -54,6 +58,7 @@ class RunSpec:
         if problems:
             raise ValueError("invalid run spec: " + "; ".join(problems))
         self.task_obj.check_size(self.size)  # raises with the task's allowed range
+        self.train_task  # noqa: B018 -- raises on an unknown sampling
         self.model_config  # noqa: B018 -- raises on unknown model names or bad overrides
 
     # -- identity ----------------------------------------------------------------------------------
@@ -68,7 +73,7 @@ class RunSpec:
     def derived_seed(self, purpose: str, *, data_only: bool = False) -> int:
         """A 63-bit seed for ``purpose``. ``data_only`` seeds depend on the task, its size and the
         seed but not on the model or optimiser, so every model size of a cell sees the same data."""
-        keys = ("task", "task_options", "size", "seed") if data_only else None
+        keys = ("task", "task_options", "size", "seed", "train_sampling") if data_only else None
         values = self.hashed_fields() if keys is None else {k: getattr(self, k) for k in keys}
         return _seed({"purpose": purpose, **values})
 
@@ -76,6 +81,12 @@ class RunSpec:
     @cached_property
     def task_obj(self) -> Task:
         return get_task(self.task, **self.task_options)
+
+    @cached_property
+    def train_task(self) -> Task:
+        if self.train_sampling is None:
+            return self.task_obj
+        return get_task(self.task, **{**self.task_options, "sampling": self.train_sampling})
 
     @cached_property
     def model_config(self) -> ModelConfig:

@@ -1,0 +1,121 @@
+"""The Parquet store: the source of truth for runs and curves (layout in `schema`).
+
+Writes are atomic and idempotent. On a local filesystem a file is written under a hidden name and
+renamed; on an object store a PUT is atomic by itself, so the object is written in place. Curve
+parts are named by their step range, and a flush that starts at step ``first`` first removes the
+run's parts starting at or after ``first``: those can only be leftovers of an attempt that crashed
+after flushing but before its checkpoint, and the replay rewrites them.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from search_scaling.store.schema import CURVES_SCHEMA, PARTITION_KEYS, RUNS_SCHEMA
+
+PART = "part-{first:09d}-{last:09d}.parquet"
+
+
+class ParquetStore:
+    """A store at a local directory or any pyarrow filesystem URI (``s3://bucket/prefix``)."""
+
+    def __init__(self, root: str):
+        self.root_uri = str(root)
+        if "://" in self.root_uri:
+            self.fs, self.root = pafs.FileSystem.from_uri(self.root_uri)
+        else:
+            from pathlib import Path
+
+            self.fs, self.root = pafs.LocalFileSystem(), str(Path(root).resolve())
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+
+    # -- paths ---------------------------------------------------------------------------------------
+    def _dir(self, table: str, sweep_id: str, run_hash: str) -> str:
+        return f"{self.root}/{table}/sweep_id={_safe(sweep_id)}/run_hash={_safe(run_hash)}"
+
+    # -- writing -------------------------------------------------------------------------------------
+    def write_curves(self, sweep_id: str, run_hash: str, rows: list[dict], first: int, last: int) -> str:
+        """Rows of steps ``first..last`` of one run; replaces what an earlier attempt left there."""
+        table = pa.Table.from_pylist(rows, schema=CURVES_SCHEMA)
+        directory = self._dir("curves", sweep_id, run_hash)
+        for stale in self._parts(directory):
+            if _part_first(stale) >= first:
+                self.fs.delete_file(f"{directory}/{stale}")
+        return self._write(table, directory, PART.format(first=first, last=last))
+
+    def write_run(self, sweep_id: str, run_hash: str, row: dict) -> str:
+        table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
+        return self._write(table, self._dir("runs", sweep_id, run_hash), "run.parquet")
+
+    def _write(self, table: pa.Table, directory: str, name: str) -> str:
+        self.fs.create_dir(directory, recursive=True)
+        final = f"{directory}/{name}"
+        if not self.local:
+            pq.write_table(table, final, filesystem=self.fs)
+            return final
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        pq.write_table(table, tmp, filesystem=self.fs)
+        self.fs.move(tmp, final)  # rename(2): readers see the old file or the new one, never half
+        return final
+
+    def _parts(self, directory: str) -> list[str]:
+        info = self.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+        return [f.base_name for f in info if f.base_name.startswith("part-")]
+
+    # -- reading -------------------------------------------------------------------------------------
+    def runs(self, sweep: str | None = None, task: str | None = None, size: int | None = None):
+        """One row per run (tidy), filtered by sweep id, task and task size."""
+        filters = _filters(sweep_id=sweep, task=task, task_size=size)
+        return self._read("runs", RUNS_SCHEMA, filters)
+
+    def curves(self, sweep: str | None = None, task: str | None = None, size: int | None = None,
+               run_hash: str | None = None, with_runs: bool = True) -> pd.DataFrame:  # fmt: skip
+        """One row per (run, step, split, metric); with ``with_runs`` each row also carries its
+        run's task, sizes, model and parameter counts, ready for plotting and fitting. Filtering by
+        task or size goes through the runs table."""
+        filters = _filters(sweep_id=sweep, run_hash=run_hash)
+        runs = self.runs(sweep, task, size) if (with_runs or task or size) else None
+        if task is not None or size is not None:
+            filters = filters & ds.field("run_hash").isin(runs["run_hash"].unique().tolist())
+        curves = self._read("curves", CURVES_SCHEMA, filters)
+        if runs is None or not with_runs:
+            return curves
+        keep = ["sweep_id", "run_hash", "task", "task_size", "model", "seed", "params_nonembed",
+                "params_total", "flops_per_token", "status"]  # fmt: skip
+        return curves.merge(runs[keep], on=["sweep_id", "run_hash"], how="left")
+
+    def _read(self, table: str, schema: pa.Schema, filters) -> pd.DataFrame:
+        partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in PARTITION_KEYS]), flavor="hive")
+        full = pa.unify_schemas([schema, partitioning.schema])
+        base = f"{self.root}/{table}"
+        if self.fs.get_file_info(base).type == pafs.FileType.NotFound:
+            return full.empty_table().to_pandas()
+        dataset = ds.dataset(base, schema=full, filesystem=self.fs, partitioning=partitioning)
+        return dataset.to_table(filter=filters).to_pandas()
+
+
+def _filters(**values):
+    expr = None
+    for key, value in values.items():
+        if value is None:
+            continue
+        term = ds.field(key) == (str(value) if key in PARTITION_KEYS else value)
+        expr = term if expr is None else expr & term
+    return expr if expr is not None else ds.scalar(True)
+
+
+def _part_first(name: str) -> int:
+    return int(name.split("-")[1])
+
+
+def _safe(key: str) -> str:
+    """Partition values become directory names: refuse what would escape or split them."""
+    if not key or any(c in key for c in "/\\=") or key.startswith("."):
+        raise ValueError(f"store key must be non-empty, without '/', '\\\\', '=' or a leading '.': {key!r}")
+    return key

@@ -1,0 +1,30 @@
+"""Shared fixtures: a real PostgreSQL server for the ledger and MLflow backend tests."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.postgres import HOW_TO_ENABLE, PostgresServer
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    base = Path(tempfile.mkdtemp(prefix="ss-pg-"))
+    server = PostgresServer(base)
+    if not server.available:
+        pytest.skip(f"PostgreSQL server binaries not found: {HOW_TO_ENABLE}")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres):
+    """A fresh, empty database URL on the session's server."""
+    return postgres.create_database(f"t{next(_names)}")

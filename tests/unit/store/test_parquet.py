@@ -1,0 +1,85 @@
+"""The Parquet store: documented columns, filters, atomic and idempotent writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from search_scaling.store import ParquetStore
+from search_scaling.store.schema import CURVES_SCHEMA, RUNS_SCHEMA
+
+CURVE_COLUMNS = [f.name for f in CURVES_SCHEMA] + ["sweep_id", "run_hash"]
+
+
+def rows(steps, value=1.0):
+    common = {"split": "eval", "value": value}
+    return [{**common, "step": s, "tokens": 10 * s, "flops": 60.0 * s, "metric": m, "wall_time": 0.1 * s}
+            for s in steps for m in ("loss", "exact")]  # fmt: skip
+
+
+def run_row(task="maze", size=3, **extra):
+    now = dt.datetime.now(dt.timezone.utc)
+    row = {f.name: None for f in RUNS_SCHEMA}
+    return {
+        **row,
+        "task": task,
+        "task_size": size,
+        "model": "L1-D8",
+        "status": "done",
+        "started_at": now,
+        **extra,
+    }
+
+
+def test_pandas_alone_reads_the_documented_columns(tmp_path):
+    store = ParquetStore(tmp_path)
+    store.write_curves("sw", "abc", rows(range(3)), 0, 2)
+    frame = pd.read_parquet(tmp_path / "curves")
+    assert sorted(frame.columns) == sorted(CURVE_COLUMNS)
+    assert len(frame) == 6 and set(frame["run_hash"].astype(str)) == {"abc"}
+
+
+def test_reader_filters_by_sweep_task_and_size_and_joins_run_columns(tmp_path):
+    store = ParquetStore(tmp_path)
+    for sweep, run, task, size in [("a", "r1", "maze", 3), ("a", "r2", "maze", 4), ("b", "r3", "parity", 3)]:
+        store.write_run(sweep, run, run_row(task, size))
+        store.write_curves(sweep, run, rows(range(2)), 0, 1)
+    assert set(store.curves(sweep="a")["run_hash"]) == {"r1", "r2"}
+    assert set(store.curves(task="maze", size=4)["run_hash"]) == {"r2"}
+    assert set(store.curves(size=3)["run_hash"]) == {"r1", "r3"}
+    joined = store.curves(run_hash="r3")
+    assert (joined["task"] == "parity").all() and "params_nonembed" in joined
+    assert store.curves(sweep="nope").empty and list(store.runs(sweep="nope").columns)
+
+
+def test_rewriting_a_range_replaces_it_and_drops_stale_later_parts(tmp_path):
+    store = ParquetStore(tmp_path)
+    store.write_curves("s", "r", rows(range(0, 3)), 0, 2)
+    store.write_curves("s", "r", rows(range(3, 8)), 3, 7)  # an attempt that crashed before checkpointing
+    store.write_curves("s", "r", rows(range(3, 6), value=2.0), 3, 5)  # the replay flushes at other steps
+    store.write_curves("s", "r", rows(range(6, 9), value=2.0), 6, 8)
+    frame = store.curves(with_runs=False)
+    assert len(frame) == len(frame.drop_duplicates(["step", "split", "metric"])) == 18
+    assert (frame[frame.step >= 3]["value"] == 2.0).all()
+
+
+def test_temporaries_are_invisible_to_readers(tmp_path):
+    store = ParquetStore(tmp_path)
+    store.write_curves("s", "r", rows(range(2)), 0, 1)
+    part_dir = tmp_path / "curves" / "sweep_id=s" / "run_hash=r"
+    (part_dir / ".part-000000002-000000003.parquet.abc.tmp").write_bytes(b"PAR1 half a file")
+    assert len(pd.read_parquet(tmp_path / "curves")) == 4 and len(store.curves(with_runs=False)) == 4
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/b", "k=v", ".hidden"])
+def test_partition_keys_are_checked(tmp_path, bad):
+    with pytest.raises(ValueError, match="store key"):
+        ParquetStore(tmp_path).write_curves(bad, "r", rows([0]), 0, 0)
+
+
+def test_any_pyarrow_filesystem_uri(tmp_path):
+    store = ParquetStore(f"file://{tmp_path}")
+    store.write_curves("s", "r", rows(range(2)), 0, 1)
+    assert len(ParquetStore(tmp_path).curves(with_runs=False)) == 4
