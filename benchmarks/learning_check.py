@@ -46,7 +46,8 @@ def main() -> None:
     args = p.parse_args()
     import yaml
 
-    model_options = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.model_option)}
+    pairs = (o.split("=", 1) for o in args.model_option)
+    model_options = {k: yaml.safe_load(v) for k, v in pairs}
     spec = RunSpec(task="maze", size=args.size, model=args.model, lr=args.lr, batch_size=args.batch_size,
                    warmup=args.warmup, train_sampling=args.train_sampling, loss_mask=args.loss_mask,
                    steps=1, eval_points=16, eval_examples=512, model_options=model_options)  # fmt: skip
@@ -65,8 +66,9 @@ def main() -> None:
                "final": result.final, "train_seconds": result.train_seconds,
                "tokens_per_s": result.tokens / result.train_seconds, "curve": curve}  # fmt: skip
     out.write_text(json.dumps(summary, indent=1))
-    print(f"{args.label} {args.size}x{args.size}: exact {result.final['exact']:.3f} after "
-          f"{result.train_seconds / 60:.1f} min ({summary['tokens_per_s']:,.0f} tokens/s) -> {out}")  # fmt: skip
+    minutes, rate = result.train_seconds / 60, summary["tokens_per_s"]
+    print(f"{args.label} {args.size}x{args.size}: exact {result.final['exact']:.3f} after {minutes:.1f} min "
+          f"({rate:,.0f} tokens/s) -> {out}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -98,27 +98,75 @@ def _parse_options(pairs: list[str], flag: str) -> dict:
     return out
 
 
+def _stores(args: argparse.Namespace):
+    from search_scaling.store import Stores
+
+    return Stores.resolve(args.store, args.ledger_url, args.tracking_uri, mlflow=not args.no_mlflow)
+
+
+def _add_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="Parquet store root: a directory or pyarrow URI (default ./runs, "
+                   "or $SEARCH_SCALING_STORE)")  # fmt: skip
+    p.add_argument("--ledger-url", help="SQLAlchemy URL of the run ledger (default: SQLite in the store)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in the store)")
+    p.add_argument("--no-mlflow", action="store_true", help="do not mirror to MLflow")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one run, print its curve as it goes and a summary at the end."""
-    from search_scaling.training import RunSpec, train_one
+    """Train one run through the stores, print its curve as it goes and a summary at the end."""
+    from search_scaling.store import record_run
+    from search_scaling.training import RunSpec
 
     names = ("task", "size", "model", "seed", "steps", "tokens", "batch_size", "lr", "loss_mask",
-             "eval_points", "eval_examples", "precision")  # fmt: skip
+             "eval_points", "eval_examples", "precision", "train_sampling")  # fmt: skip
     fields = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     spec = RunSpec(**fields, task_options=_parse_options(args.option, "--option"),
                    model_options=_parse_options(args.model_option, "--model-option"))  # fmt: skip
-    cfg = spec.model_config
+    cfg, stores = spec.model_config, _stores(args)
     print(f"run {spec.run_hash}: {spec.task} {spec.task_obj.size_name}={spec.size}, model {spec.model} "
           f"(n_layers={cfg.n_layers}, d_model={cfg.d_model}), seed {spec.seed}")  # fmt: skip
-    result = train_one(spec, args.workdir, verbose=True)
+    result = record_run(spec, stores, verbose=True)
+    if result is None:
+        row = stores.ledger.get(spec.run_hash)
+        print(f"nothing to do: the ledger has this run as {row['status']!r} (store {stores.root})")
+        return 0
     seconds = result.train_seconds
     print(f"\nstatus {result.status}: {result.steps} steps, {result.tokens:,} tokens in {seconds:.1f}s "
           f"({result.tokens / max(seconds, 1e-9):,.0f} tokens/s); "
           f"{result.scale['params_nonembed']:,} non-embedding parameters")  # fmt: skip
     for key, value in result.final.items():
         print(f"  {key:16s} {value:.4f}")
-    print(f"checkpoint: {result.checkpoint}")
+    print(f"curves: {stores.root}/curves   checkpoint: {result.checkpoint}")
     return 0 if result.status == "done" else 1
+
+
+def cmd_mlflow_sync(args: argparse.Namespace) -> int:
+    """Backfill MLflow from the Parquet store (after MLflow was down, or into a new server)."""
+    from search_scaling.store.recorder import sync_mlflow
+
+    logged = sync_mlflow(_stores(args), args.sweep)
+    print(f"{len(logged)} runs checked, {sum(logged.values())} curve points logged")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start the MLflow UI on the store's tracking database (127.0.0.1 unless --host says otherwise)."""
+    import os
+
+    stores = _stores(args)
+    cmd = [
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        stores.tracking_uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    print(f"MLflow UI for {stores.tracking_uri} at http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    os.execvp(cmd[0], cmd)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,8 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", help="auto (bf16-mixed on GPU, else 32-true), 32-true, bf16-mixed")
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option")
     train.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
-    train.add_argument("--workdir", type=Path, default=Path("runs/work"), help="checkpoints go here")
+    train.add_argument("--train-sampling", help="mix problem sizes in training: fixed, uniform or k2")
+    _add_store_args(train)
     train.set_defaults(func=cmd_train)
+    sync = sub.add_parser("mlflow-sync", help="backfill MLflow from the Parquet store")
+    sync.add_argument("--sweep", help="only this sweep")
+    _add_store_args(sync)
+    sync.set_defaults(func=cmd_mlflow_sync)
+    ui = sub.add_parser("ui", help="the MLflow UI on this store (binds 127.0.0.1 by default)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    _add_store_args(ui)
+    ui.set_defaults(func=cmd_ui)
     demo = sub.add_parser("demo", help="the end-to-end demo (what `make demo` runs)")
     demo.add_argument("--n", type=int, default=20000)
     demo.add_argument("--seed", type=int, default=0)
