@@ -169,6 +169,66 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate a sweep spec and print its cells: run hash, sizes, parameters, budget, FLOPs."""
+    from search_scaling.models import param_counts
+    from search_scaling.sweep.spec import load_sweep
+    from search_scaling.training.run import plan_run
+
+    sweep = load_sweep(args.spec)
+    total = 0.0
+    print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
+          f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s}")  # fmt: skip
+    for cell in sweep.cells:
+        held_out, steps, scale = plan_run(cell)
+        tokens = cell.tokens or int(steps * cell.batch_size * held_out.length.mean())
+        flops = tokens * scale["flops_per_token"]
+        total += flops
+        print(f"{cell.run_hash:16s} {cell.task:12s} {cell.size:4d} {cell.model:9s} "
+              f"{param_counts(cell.model_config)['params_nonembed']:11,d} {cell.seed:4d} {steps:7d} "
+              f"{tokens:13,d} {flops:9.2e}")  # fmt: skip
+    res = sweep.resources
+    print(f"\n{sweep.path}: {len(sweep.cells)} cells, total ~{total:.2e} training FLOPs")
+    print(f"per trial {res.cpus:g} CPU, {res.gpus:g} GPU; at most {sweep.max_concurrent} at once; "
+          f"{sweep.retries} retries")  # fmt: skip
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run (or resume, or grow) a sweep: only cells the ledger does not have as finished run."""
+    from rich.console import Console
+
+    from search_scaling.sweep.progress import SweepProgress, summary_table
+    from search_scaling.sweep.runner import run_sweep
+    from search_scaling.sweep.spec import load_sweep
+
+    sweep, stores = load_sweep(args.spec), _stores(args)
+    console = Console()
+    console.print(f"sweep {sweep.name}: {len(sweep.cells)} cells -> store {stores.root}")
+    with SweepProgress(sweep, console) as progress:
+        counts = run_sweep(sweep, stores, args.address, progress)
+    console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
+    console.print(f"status: {dict(counts)}")
+    if stores.tracking_uri:
+        console.print(f"browse: search-scaling ui --store {stores.root}   (MLflow on http://127.0.0.1:5000)")
+    return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Where a sweep stands, from the store's runs table and the ledger."""
+    from rich.console import Console
+
+    from search_scaling.sweep.progress import summary_table
+
+    stores = _stores(args)
+    runs = stores.parquet.runs(sweep=args.sweep)
+    if runs.empty:
+        raise ValueError(f"no runs of sweep {args.sweep!r} in store {stores.root}")
+    Console().print(summary_table(runs))
+    print(dict(stores.ledger.counts(runs["run_hash"].tolist())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="search-scaling", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-sampling", help="mix problem sizes in training: fixed, uniform or k2")
     _add_store_args(train)
     train.set_defaults(func=cmd_train)
+    validate = sub.add_parser("validate", help="check a sweep spec and list its cells")
+    validate.add_argument("spec", type=Path)
+    validate.set_defaults(func=cmd_validate)
+    sweep = sub.add_parser("sweep", help="run a sweep spec on Ray (local, or the cluster of RAY_ADDRESS)")
+    sweep.add_argument("spec", type=Path)
+    sweep.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    _add_store_args(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+    status = sub.add_parser("status", help="cells of a sweep and their status")
+    status.add_argument("sweep")
+    _add_store_args(status)
+    status.set_defaults(func=cmd_status)
     sync = sub.add_parser("mlflow-sync", help="backfill MLflow from the Parquet store")
     sync.add_argument("--sweep", help="only this sweep")
     _add_store_args(sync)
