@@ -64,7 +64,7 @@ def plain_seconds(spec: RunSpec) -> float:
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
         optimizer.step()
         schedule.step()
-        float(loss)  # the Lightning loop reads the loss every step too (divergence check)
+        float(loss.detach())  # the Lightning loop reads the loss every step too (divergence check)
     return time.perf_counter() - start
 
 
