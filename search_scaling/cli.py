@@ -154,18 +154,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import os
 
     stores = _stores(args)
-    cmd = [
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        stores.tracking_uri,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
+    # The venv's own mlflow, whether or not the venv is activated (its bin/ may not be on PATH).
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", stores.tracking_uri]
+    cmd += ["--host", args.host, "--port", str(args.port)]
     print(f"MLflow UI for {stores.tracking_uri} at http://{args.host}:{args.port}  (Ctrl-C stops it)")
-    os.execvp(cmd[0], cmd)
+    os.execv(cmd[0], cmd)
     return 0
 
 
@@ -212,6 +205,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if stores.tracking_uri:
         console.print(f"browse: search-scaling ui --store {stores.root}   (MLflow on http://127.0.0.1:5000)")
     return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
+
+
+# Never upload these with the working directory: job uploads over 100 MiB fail, and stores,
+# databases and virtualenvs do not belong on the cluster.
+SUBMIT_EXCLUDES = [".git", ".venv", ".venv-*", ".cache", "runs", "*.db", "mlartifacts", "__pycache__"]
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit a sweep to a Ray cluster's job server (what `ray job submit` does, validated first)."""
+    import shlex
+
+    from ray.job_submission import JobSubmissionClient
+
+    from search_scaling.sweep.spec import load_sweep
+
+    sweep = load_sweep(args.spec)  # fail here, not on the cluster
+    entrypoint = f"search-scaling sweep {shlex.quote(str(args.spec))}"
+    for flag, value in (("--store", args.store), ("--ledger-url", args.ledger_url),
+                        ("--tracking-uri", args.tracking_uri)):  # fmt: skip
+        if value:
+            entrypoint += f" {flag} {shlex.quote(value)}"
+    client = JobSubmissionClient(args.address)
+    job_id = client.submit_job(entrypoint=entrypoint,
+                               runtime_env={"working_dir": ".", "excludes": SUBMIT_EXCLUDES})  # fmt: skip
+    print(f"submitted sweep {sweep.name} ({len(sweep.cells)} cells) as job {job_id}")
+    print(f"follow: ray job logs --address {args.address} --follow {job_id}")
+    print(f"status: ray job status --address {args.address} {job_id}")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -262,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     _add_store_args(sweep)
     sweep.set_defaults(func=cmd_sweep)
+    submit = sub.add_parser("submit", help="submit a sweep to a Ray cluster (ray job submission)")
+    submit.add_argument("spec", type=Path)
+    submit.add_argument("--address", required=True, help="the job server, e.g. http://HEAD:8265")
+    submit.add_argument("--store", help="store root as the cluster sees it (e.g. s3://bucket/runs)")
+    submit.add_argument("--ledger-url")
+    submit.add_argument("--tracking-uri")
+    submit.set_defaults(func=cmd_submit)
     status = sub.add_parser("status", help="cells of a sweep and their status")
     status.add_argument("sweep")
     _add_store_args(status)
