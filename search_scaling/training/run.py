@@ -28,6 +28,9 @@ from search_scaling.training.schedule import eval_steps
 from search_scaling.training.spec import RunSpec
 
 CHECKPOINT = "last.ckpt"
+# Fault injection for the sweep's fault tests (a diverging cell inside a real Ray sweep):
+# "<run-hash prefix>:<step>" makes that run's loss NaN from that step on. Unset in normal use.
+INJECT_NAN_ENV = "SEARCH_SCALING_INJECT_NAN"
 HEARTBEAT_S = 20.0
 
 
@@ -88,7 +91,7 @@ class RunTracker(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.state["tokens"] += int(batch["n_tokens"])
-        value = float(loss)
+        value = float(loss) if not _injected_nan(self.spec, trainer.global_step) else float("nan")
         if not np.isfinite(value):
             self._diverge(trainer, trainer.global_step, value)
             return
@@ -192,6 +195,14 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
     return RunResult(spec, state["status"], final, list(state["rows"]), ckpt, trainer.global_step,
                      state["tokens"], state["elapsed"], scale)  # fmt: skip
+
+
+def _injected_nan(spec: RunSpec, step: int) -> bool:
+    target = os.environ.get(INJECT_NAN_ENV)
+    if not target:
+        return False
+    prefix, _, at = target.partition(":")
+    return spec.run_hash.startswith(prefix) and step >= int(at or 0)
 
 
 def plan_run(spec: RunSpec):

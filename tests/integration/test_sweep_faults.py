@@ -1,0 +1,158 @@
+"""Sweeps under faults on real Ray: a SIGKILLed trial worker, a SIGKILLed driver, a diverging cell,
+and a two-node local cluster receiving the sweep through `ray job submit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from search_scaling.cli import SUBMIT_EXCLUDES
+from search_scaling.store import Ledger
+from search_scaling.sweep.spec import parse_sweep
+from tests.postgres import free_port
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).parents[2]
+CLI = [sys.executable, "-m", "search_scaling.cli"]
+KEY = ["run_hash", "step", "split", "metric"]
+
+
+def spec(name: str, seeds, steps: int, concurrent: int = 2) -> dict:
+    return {"name": name, "tasks": [{"task": "maze", "sizes": [3]}], "models": ["L1-D8"],
+            "seeds": list(seeds), "training": {"eval_points": 30, "eval_examples": 16},
+            "budget": {"steps": steps}, "max_concurrent": concurrent, "retries": 3}  # fmt: skip
+
+
+def start_sweep(tmp_path, body: dict, env=None, store="store") -> tuple[subprocess.Popen, Path]:
+    path = tmp_path / f"{body['name']}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / store), "--no-mlflow"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)  # fmt: skip
+    return proc, tmp_path / store
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def parts(store: Path) -> int:
+    return len(list((store / "curves").rglob("part-*.parquet"))) if (store / "curves").exists() else 0
+
+
+def curves_complete(store: Path, body: dict) -> pd.DataFrame:
+    frame = pd.read_parquet(store / "curves")
+    assert not frame.duplicated(KEY).any()
+    cells = parse_sweep(body).cells
+    for cell in cells:  # every scheduled evaluation step of every cell is there
+        steps = set(frame[(frame.run_hash == cell.run_hash) & (frame.split == "eval")]["step"])
+        from search_scaling.training.schedule import eval_steps
+
+        assert steps == set(eval_steps(cell.steps, cell.eval_points))
+    return frame
+
+
+def test_a_sigkilled_trial_is_retried_and_its_curves_end_complete(tmp_path):
+    body = spec("killtrial", [0], steps=600, concurrent=1)
+    proc, store = start_sweep(tmp_path, body)
+    wait_for(lambda: parts(store) >= 4, 300, "the trial to flush a few parts")
+    worker = subprocess.run(["pgrep", "-f", "ray::run_cell"], capture_output=True, text=True).stdout.split()
+    assert worker, "no Ray worker running the cell"
+    os.kill(int(worker[0]), signal.SIGKILL)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    curves_complete(store, body)
+    (row,) = Ledger(f"sqlite:///{store / 'ledger.db'}").statuses(parse_sweep(body).run_hashes).values()
+    assert row == "done"
+
+
+def test_a_sigkilled_driver_restarted_runs_only_the_remaining_cells(tmp_path):
+    body = spec("killdriver", range(4), steps=150, concurrent=1)
+    proc, store = start_sweep(tmp_path, body)
+    ledger_url = f"sqlite:///{store / 'ledger.db'}"
+    hashes = parse_sweep(body).run_hashes
+    wait_for(lambda: (store / "ledger.db").exists() and Ledger(ledger_url).counts(hashes)["done"] >= 2, 400,
+             "two cells to finish")  # fmt: skip
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    proc.wait()
+    subprocess.run(["ray", "stop", "--force"], capture_output=True, env={**os.environ, "PATH": _path()})
+    finished_before = {h for h, s in Ledger(ledger_url).statuses(hashes).items() if s == "done"}
+    started = {r.run_hash: r.started_at for r in pd.read_parquet(store / "runs").itertuples()}
+    again, _ = start_sweep(tmp_path, body)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert Ledger(ledger_url).counts(hashes)["done"] == 4
+    runs = pd.read_parquet(store / "runs")
+    for row in runs.itertuples():  # finished cells were not run again
+        if row.run_hash in finished_before:
+            assert row.started_at == started[row.run_hash]
+    curves_complete(store, body)
+
+
+def test_a_diverging_cell_is_marked_while_the_rest_completes(tmp_path):
+    body = spec("diverge", range(3), steps=60)
+    bad = parse_sweep(body).cells[1].run_hash
+    proc, store = start_sweep(tmp_path, body, env={"SEARCH_SCALING_INJECT_NAN": f"{bad}:20"})
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    statuses = Ledger(f"sqlite:///{store / 'ledger.db'}").statuses(parse_sweep(body).run_hashes)
+    assert statuses.pop(bad) == "diverged" and set(statuses.values()) == {"done"}
+    runs = pd.read_parquet(store / "runs")
+    assert runs.set_index("run_hash").loc[bad, "status"] == "diverged"
+
+
+def _path() -> str:
+    return f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path):
+    if shutil.which("ray", path=_path()) is None:
+        pytest.fail("the ray CLI is missing from the virtualenv")
+    port, dash = free_port(), free_port()
+    env = {**os.environ, "PATH": _path(), "RAY_ADDRESS": ""}
+    head = ["ray", "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--disable-usage-stats"]  # fmt: skip
+    worker = ["ray", "start", f"--address=127.0.0.1:{port}", "--num-cpus=2", "--disable-usage-stats"]
+    try:
+        subprocess.run(head, check=True, capture_output=True, env=env, timeout=120)
+        subprocess.run(worker, check=True, capture_output=True, env=env, timeout=120)
+        yield f"http://127.0.0.1:{dash}", env
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def test_two_node_cluster_runs_a_submitted_sweep(tmp_path, two_node_cluster):
+    address, env = two_node_cluster
+    body = spec("cluster", range(3), steps=40, concurrent=3)
+    path = REPO / "sweeps" / ".test-cluster.yaml"  # inside the uploaded working directory
+    path.write_text(yaml.safe_dump(body))
+    store = tmp_path / "store"
+    try:
+        excludes = json.dumps({"excludes": SUBMIT_EXCLUDES})
+        cmd = ["ray", "job", "submit", f"--address={address}", "--working-dir", str(REPO),
+               "--runtime-env-json", excludes, "--", "search-scaling", "sweep", "sweeps/.test-cluster.yaml",
+               "--store", str(store), "--no-mlflow"]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    finally:
+        path.unlink()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded" in done.stdout.lower()
+    runs = pd.read_parquet(store / "runs")
+    assert len(runs) == 3 and set(runs["status"]) == {"done"}
+    curves_complete(store, body)
