@@ -1,0 +1,156 @@
+"""Transitions: does accuracy jump, where, and can the loss alone tell?
+
+- `fit_transition`: accuracy (or a continuous companion metric) against loss as a sigmoid with floor
+  and ceiling, y = floor + (ceil - floor) / (1 + exp((x - x*) / w)), fitted by binomial likelihood
+  when the number of evaluation examples is known (else Gaussian), against smooth alternatives
+  (linear, and a logistic curve in x without floor/ceiling). "transition" needs both a better
+  sigmoid (delta BIC > 10) and a sharp one: its 10-90% width 2 ln(9) w under a quarter of the x range.
+- `loss_break_across_scale`: a BNSL break vs a saturating power law on loss alone (delta BIC).
+- `plateau_drop`: within one run, a loss plateau followed by a drop, located in steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, xlogy
+from threadpoolctl import threadpool_limits
+
+SHARP_FRACTION = 0.25
+MIN_DELTA_BIC = 10.0
+WIDTH_10_90 = 2 * np.log(9)
+
+
+@dataclass
+class Transition:
+    threshold: float
+    width: float
+    floor: float
+    ceiling: float
+    transition: bool
+    delta_bic: float  # best smooth alternative minus sigmoid (positive favours the sigmoid)
+    sharpness: float  # 10-90% width over the x range
+    n_points: int
+    likelihood: str
+    threshold_ci: list[float] | None = None
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["statistic"] = {"delta_bic": self.delta_bic, "width_10_90_over_range": self.sharpness}
+        return out
+
+
+def _sigmoid(theta, x):
+    floor = expit(theta[0])
+    ceil = floor + (1 - floor) * expit(theta[1])
+    return floor + (ceil - floor) * expit(-(x - theta[2]) / np.exp(theta[3]))
+
+
+def _nll(pred, y, n):
+    if n is None:  # Gaussian with the variance profiled out
+        return 0.5 * len(y) * np.log(np.mean((y - pred) ** 2) + 1e-300)
+    p = np.clip(pred, 1e-9, 1 - 1e-9)  # a straight line may leave [0, 1]: clip it
+    k = y * n
+    return -float(np.sum(xlogy(k, p) + xlogy(n - k, 1 - p)))
+
+
+def _best(nll, starts):
+    best = None
+    with threadpool_limits(limits=1):
+        for theta0 in starts:
+            res = minimize(nll, theta0, method="L-BFGS-B")
+            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
+                best = res
+    return best
+
+
+def _fit_sigmoid(x, y, n, starts=None):
+    span = x.max() - x.min()
+    if starts is None:
+        starts = [np.array([-3.0, 0.0, c, np.log(w * span)])
+                  for c in np.quantile(x, np.linspace(0.1, 0.9, 9)) for w in (0.02, 0.1, 0.3)]  # fmt: skip
+    return _best(lambda t: _nll(_sigmoid(t, x), y, n), starts)
+
+
+def _fit_smooth(x, y, n):
+    starts = [np.array([np.mean(y), 0.0]), np.array([1.0, -1.0 / (np.ptp(x) + 1e-12)])]
+    linear = _best(lambda t: _nll(t[0] + t[1] * x, y, n), starts)
+    logistic = _best(lambda t: _nll(expit(t[0] + t[1] * x), y, n),
+                     [np.array([0.0, -1.0]), np.array([0.0, 1.0]), np.array([3.0, -1.0])])  # fmt: skip
+    return min((r for r in (linear, logistic) if r is not None), key=lambda r: r.fun)
+
+
+def fit_transition(x, y, n_eval=None, n_boot: int = 0, seed: int = 0) -> Transition:
+    """``x``: loss (or any scale variable), ``y``: accuracy in [0, 1] (or a continuous metric with
+    ``n_eval=None``); ``n_eval``: evaluation examples per point (a number or an array)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = None if n_eval is None else np.broadcast_to(np.asarray(n_eval, float), y.shape)
+    if len(x) < 6:
+        raise ValueError(f"a transition fit needs at least 6 points, got {len(x)}")
+    sig, smooth = _fit_sigmoid(x, y, n), _fit_smooth(x, y, n)
+    logn = np.log(len(x))
+    delta_bic = (2 * smooth.fun + 2 * logn) - (2 * sig.fun + 4 * logn)
+    width = float(np.exp(sig.x[3]))
+    sharpness = WIDTH_10_90 * width / (x.max() - x.min())
+    floor = float(expit(sig.x[0]))
+    ceil = floor + (1 - floor) * float(expit(sig.x[1]))
+    inside = x.min() <= sig.x[2] <= x.max()
+    sharp = bool(delta_bic > MIN_DELTA_BIC and sharpness < SHARP_FRACTION and inside)
+    kind = "gaussian" if n is None else "binomial"
+    result = Transition(float(sig.x[2]), width, floor, ceil, sharp, float(delta_bic), float(sharpness),
+                        len(x), kind)  # fmt: skip
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        draws = []
+        for _ in range(n_boot):
+            rows = rng.integers(0, len(x), len(x))
+            res = _fit_sigmoid(x[rows], y[rows], None if n is None else n[rows], starts=[sig.x])
+            if res is not None:
+                draws.append(res.x[2])
+        result.threshold_ci = np.percentile(draws, [2.5, 97.5]).tolist()
+    return result
+
+
+def loss_break_across_scale(x, loss, min_points: int = 8) -> dict:
+    """Loss alone, across scale: one-break BNSL vs saturating power law. Returns the verdict
+    ("break", "smooth" or "undetermined"), delta BIC and the break location."""
+    from analysis.fit import fit_form
+
+    x, loss = np.asarray(x, float), np.asarray(loss, float)
+    if len(np.unique(x)) < min_points:
+        return {"verdict": "undetermined", "reason": f"{len(np.unique(x))} distinct scales < {min_points}"}
+    bnsl, sat = fit_form("bnsl", x, loss), fit_form("saturating", x, loss)
+    delta = sat.bic - bnsl.bic
+    verdict = "break" if delta > MIN_DELTA_BIC and x.min() < bnsl.params["d1"] < x.max() else "smooth"
+    return {"verdict": verdict, "delta_bic": float(delta), "break": bnsl.params["d1"],
+            "sharpness_f": bnsl.params["f1"]}  # fmt: skip
+
+
+def plateau_drop(steps, loss, min_points: int = 6) -> dict:
+    """One run's loss curve: a plateau, then a drop. Fits loss = c (t < t0), c - k (log t - log t0)
+    after, against one straight line in log step; returns the drop step t0 when the two-piece model
+    wins by delta BIC > 10 and the slope after is at least 3x the slope before."""
+    steps, loss = np.asarray(steps, float), np.asarray(loss, float)
+    keep = steps > 0
+    t, y = np.log(steps[keep]), loss[keep]
+    if len(t) < min_points:
+        return {"verdict": "undetermined", "reason": f"{len(t)} points < {min_points}"}
+    line = np.polyfit(t, y, 1)
+    rss_line = float(np.sum((np.polyval(line, t) - y) ** 2))
+    best = None
+    for t0 in t[1:-2]:
+        design = np.column_stack([np.ones_like(t), np.minimum(t - t0, 0), np.maximum(t - t0, 0)])
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        rss = float(np.sum((design @ coef - y) ** 2))
+        if best is None or rss < best[0]:
+            best = (rss, t0, coef)
+    rss, t0, coef = best
+    n = len(t)
+    bic_line = n * np.log(rss_line / n + 1e-300) + 2 * np.log(n)
+    delta = bic_line - (n * np.log(rss / n + 1e-300) + 4 * np.log(n))
+    before, after = -coef[1], -coef[2]
+    drop = delta > MIN_DELTA_BIC and after > 0 and after >= 3 * max(before, 0)
+    return {"verdict": "drop" if drop else "smooth", "step": float(np.exp(t0)), "delta_bic": float(delta),
+            "slope_before": float(before), "slope_after": float(after)}  # fmt: skip
