@@ -91,8 +91,8 @@ def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> 
     logy = np.log(y)
     objective = _objective(form, X, logy)
     best = None
-    with threadpool_limits(limits=1):
-        for theta0 in starts if starts is not None else form.starts(X, y):
+    with threadpool_limits(limits=1), np.errstate(all="ignore"):
+        for theta0 in _screen(objective, starts if starts is not None else form.starts(X, y)):
             res = minimize(objective, theta0, method="L-BFGS-B", options={"maxiter": 5000, "maxfun": 20000})
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
@@ -103,6 +103,15 @@ def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> 
     if form is CHINCHILLA:
         result.derived = compute_optimal(result.params)
     return result
+
+
+def _screen(objective, starts: list[np.ndarray], keep: int = 8) -> list[np.ndarray]:
+    """The ``keep`` starts with the lowest objective: grids can be large (BNSL), L-BFGS runs are not."""
+    if len(starts) <= keep:
+        return starts
+    values = np.array([objective(t) for t in starts])
+    values[~np.isfinite(values)] = np.inf
+    return [starts[i] for i in np.argsort(values)[:keep]]
 
 
 def compute_optimal(p: dict[str, float]) -> dict[str, float]:
