@@ -130,7 +130,7 @@ def _nnls_starts(y: np.ndarray, xs: list[np.ndarray], exponent_grid: np.ndarray,
     the grid; the best ``keep`` by log residual become L-BFGS starts."""
     scored = []
     for exps in exponent_grid:
-        design = np.column_stack([np.ones(len(y))] + [x ** -e for x, e in zip(xs, exps)])
+        design = np.column_stack([np.ones(len(y))] + [x**-e for x, e in zip(xs, exps)])
         coef, _ = nnls(design / y[:, None], np.ones(len(y)))  # relative residuals ~ log residuals
         pred = design @ coef
         if np.any(pred <= 0):

@@ -250,6 +250,104 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(args: argparse.Namespace):
+    from analysis.records import load_table
+
+    table = load_table(args.table)
+    for expr in args.eval:  # e.g. "D = `Training FLOP` / (6 * `Model Size`)"
+        table = table.eval(expr)
+    if args.drop_highest:
+        table = table.sort_values(args.y if hasattr(args, "y") else args.loss).iloc[: -args.drop_highest]
+    return table
+
+
+def _columns(table, names: list[str]):
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} not in the table; it has {list(table.columns)}")
+    return [table[n].to_numpy(float) for n in names]
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit a scaling law to any table (CSV or Parquet) and print it (or JSON)."""
+    import json
+
+    import numpy as np
+
+    from analysis.fit import bootstrap, fit_form, holdout_largest, select
+
+    table = _table(args)
+    xs = [args.x] + ([args.x2] if args.x2 else [])
+    *cols, y = _columns(table, [*xs, args.y])
+    X = np.column_stack(cols)
+    if args.form == "chinchilla" and X.shape[1] != 2:
+        raise ValueError("--form chinchilla needs --x (parameters N) and --x2 (tokens D)")
+    fit = select(X, y) if args.form == "auto" else fit_form(args.form, X, y)
+    if args.bootstrap:
+        bootstrap(fit, X, y, n=args.bootstrap)
+    if args.holdout_largest:
+        fit.holdout = holdout_largest(fit.form, X, y)
+    out = fit.to_json()
+    if args.json:
+        print(json.dumps(out, indent=1, default=float))
+        return 0
+    print(f"{fit.form} fit to {fit.n_points} points (objective {fit.objective:.4g}, BIC {fit.bic:.1f})")
+    for name, value in {**fit.params, **fit.derived}.items():
+        ci = fit.ci.get(name)
+        print(f"  {name:14s} {value:.6g}" + (f"   95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""))
+    for key in ("evidence", "holdout"):
+        if out.get(key):
+            print(f"{key}: {json.dumps(out[key], default=float)}")
+    return 0
+
+
+def cmd_transition(args: argparse.Namespace) -> int:
+    """Fit accuracy against loss: threshold, width, floor, ceiling, and transition or not."""
+    import json
+
+    from analysis.transitions import fit_transition
+
+    table = _table(args)
+    loss, acc = _columns(table, [args.loss, args.acc])
+    n_eval = None
+    if args.n_eval is not None:
+        n_eval = table[args.n_eval].to_numpy(float) if args.n_eval in table.columns else float(args.n_eval)
+    result = fit_transition(loss, acc, n_eval=n_eval, n_boot=args.bootstrap)
+    out = result.to_json()
+    if args.json:
+        print(json.dumps(out, indent=1, default=float))
+        return 0
+    ci = result.threshold_ci
+    print(f"{'transition' if result.transition else 'no sharp transition'}: threshold {result.threshold:.4g}"
+          + (f" (95% CI {ci[0]:.4g}..{ci[1]:.4g})" if ci else "")
+          + f", width {result.width:.3g}, floor {result.floor:.3f}, ceiling {result.ceiling:.3f}, "
+          f"delta BIC {result.delta_bic:.1f}, 10-90% width / range {result.sharpness:.3f}")  # fmt: skip
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write a sweep's report: index.html, PNG plots and fits.json."""
+    from analysis.report import build_report
+
+    store = args.store or "runs"
+    out = args.out or Path(store) / "reports" / args.sweep
+    fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
+    tr = fits["accuracy_vs_loss"].get("transition", {})
+    print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
+    if "threshold" in tr:
+        print(f"exact accuracy vs loss: {'transition' if tr['transition'] else 'no sharp transition'} "
+              f"at L* = {tr['threshold']:.3f}")  # fmt: skip
+    return 0
+
+
+def _add_table_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", help="CSV or Parquet file (or a Parquet directory)")
+    p.add_argument("--eval", action="append", default=[], metavar="EXPR",
+                   help="add a column first, e.g. \"D = `Training FLOP` / (6 * `Model Size`)\"")  # fmt: skip
+    p.add_argument("--drop-highest", type=int, default=0, help="drop the N rows with the highest y / loss")
+    p.add_argument("--json", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="search-scaling", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -294,6 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("sweep")
     _add_store_args(status)
     status.set_defaults(func=cmd_status)
+    fit = sub.add_parser("fit", help="fit a scaling law to a table")
+    _add_table_args(fit)
+    fit.add_argument("--x", required=True)
+    fit.add_argument("--x2", help="second input (tokens D for --form chinchilla)")
+    fit.add_argument("--y", required=True)
+    fit.add_argument("--form", choices=("power", "saturating", "chinchilla", "bnsl", "bnsl2", "auto"),
+                     default="auto")  # fmt: skip
+    fit.add_argument("--bootstrap", type=int, default=0, metavar="N")
+    fit.add_argument("--holdout-largest", action="store_true")
+    fit.set_defaults(func=cmd_fit)
+    transition = sub.add_parser("transition", help="accuracy vs loss: is there a sharp transition?")
+    _add_table_args(transition)
+    transition.add_argument("--loss", required=True)
+    transition.add_argument("--acc", required=True)
+    transition.add_argument("--n-eval", help="evaluation examples per point: a number or a column")
+    transition.add_argument("--bootstrap", type=int, default=200, metavar="N")
+    transition.set_defaults(func=cmd_transition)
+    report = sub.add_parser("report", help="write a sweep's report (HTML, plots, fits.json)")
+    report.add_argument("sweep")
+    report.add_argument("--store", help="store root (default ./runs)")
+    report.add_argument("--out", type=Path, help="default <store>/reports/<sweep>")
+    report.add_argument("--bootstrap", type=int, default=200, metavar="N")
+    report.set_defaults(func=cmd_report)
     sync = sub.add_parser("mlflow-sync", help="backfill MLflow from the Parquet store")
     sync.add_argument("--sweep", help="only this sweep")
     _add_store_args(sync)

@@ -1,0 +1,81 @@
+"""Tables in: the store's `runs` and `curves` (read with pyarrow alone, no search_scaling import), or
+any CSV / Parquet / DataFrame with named columns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+PARTITIONS = pa.schema([("sweep_id", pa.string()), ("run_hash", pa.string())])
+
+
+def load_table(source) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a .csv file, or a Parquet file or directory."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise ValueError(f"table {str(path)!r} not found")
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    return pd.read_parquet(path)
+
+
+def _read(root: Path, table: str, sweep: str | None) -> pd.DataFrame:
+    base = Path(root) / table
+    if not base.exists():
+        raise ValueError(f"no {table!r} table under store {str(root)!r}")
+    dataset = ds.dataset(base, partitioning=ds.partitioning(PARTITIONS, flavor="hive"))
+    filt = ds.field("sweep_id") == sweep if sweep else None
+    return dataset.to_table(filter=filt).to_pandas()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_hash: str
+    task: str
+    task_size: int
+    model: str
+    params_nonembed: int
+    seed: int
+    status: str
+    eval_examples: int
+    final: dict
+
+
+def read_store(root, sweep: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, curves) of one sweep (or all); curves carry their run's task, sizes and parameters."""
+    runs, curves = _read(Path(root), "runs", sweep), _read(Path(root), "curves", sweep)
+    if runs.empty:
+        raise ValueError(f"store {str(root)!r} has no runs" + (f" for sweep {sweep!r}" if sweep else ""))
+    runs = runs.copy()
+    runs["eval_examples"] = [json.loads(s).get("eval_examples") for s in runs["spec_json"]]
+    keep = ["run_hash", "task", "task_size", "model", "seed", "params_nonembed", "flops_per_token", "status",
+            "eval_examples"]  # fmt: skip
+    return runs, curves.merge(runs[keep], on="run_hash", how="inner")
+
+
+def records(runs: pd.DataFrame) -> list[RunRecord]:
+    return [
+        RunRecord(r.run_hash, r.task, int(r.task_size), r.model, int(r.params_nonembed), int(r.seed),
+                  r.status, int(r.eval_examples or 0), json.loads(r.final_json) if r.final_json else {})
+        for r in runs.itertuples(index=False)
+    ]  # fmt: skip
+
+
+def eval_wide(curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, step) of the held-out evaluation, one column per metric."""
+    ev = curves[curves["split"] == "eval"]
+    index = ["run_hash", "step", "tokens", "flops", "task", "task_size", "model", "seed", "params_nonembed",
+             "eval_examples"]  # fmt: skip
+    return ev.pivot_table(index=index, columns="metric", values="value", observed=True).reset_index()
+
+
+def final_eval(curves: pd.DataFrame) -> pd.DataFrame:
+    wide = eval_wide(curves)
+    return wide.sort_values("step").groupby("run_hash", as_index=False).last()
