@@ -68,7 +68,8 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     if browser is None:
         pytest.skip("Chromium not installed: apt-get install chromium (`.ci/run` does)")
     shot = tmp_path / "report.png"
+    page = (report[1] / "index.html").as_uri()
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           f"--screenshot={shot}", "--window-size=1200,1800", (report[1] / "index.html").as_uri()]  # fmt: skip
+           f"--screenshot={shot}", "--window-size=1200,1800", page]  # fmt: skip
     subprocess.run(cmd, capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 50_000  # a page with four plots, not a blank one
