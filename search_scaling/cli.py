@@ -58,31 +58,33 @@ def cmd_maze(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The most end-to-end path that exists: build cached datasets for several generators and
-    sizes, verify every maze round-trips through tokens and the solver, and show examples."""
-    from search_scaling.tasks.maze import (
-        MazeConfig,
-        SolvedMaze,
-        load_or_build,
-        parse_ids,
-        render_ascii,
-        solve,
-    )
+    """`make demo`: run the laptop sweep (finished cells are reused), then write its report."""
+    from rich.console import Console
 
-    rng = np.random.default_rng(args.seed)
-    for cfg in (MazeConfig(5, "dfs"), MazeConfig(10, "wilson"), MazeConfig(8, "percolation", p=0.1)):
-        start = time.perf_counter()
-        batch = load_or_build(args.cache, cfg, args.n, args.seed)
-        took = time.perf_counter() - start
-        for i in rng.choice(len(batch), size=min(200, len(batch)), replace=False):
-            maze = SolvedMaze.from_batch(batch, int(i))
-            assert parse_ids(batch.tokens[i], cfg.grid_n) == maze
-            assert len(solve(cfg.grid_n, maze.edges, maze.origin, maze.target)) == len(maze.path)
-        print(f"{cfg.slug():24s} {len(batch):6d} mazes {took:5.2f}s  tokens {batch.tokens.shape}  "
-              f"mean path {batch.path_len.mean():.1f}  (200 checked: parse + solve)")  # fmt: skip
-    print(f"\nexample ({cfg.slug()}):\n{render_ascii(SolvedMaze.from_batch(batch, 0))}")
-    print(f"\ndatasets cached under {args.cache.resolve()}")
-    return 0
+    from analysis.report import build_report
+    from search_scaling.sweep.progress import SweepProgress, summary_table
+    from search_scaling.sweep.runner import run_sweep
+    from search_scaling.sweep.spec import load_sweep
+
+    console, started = Console(), time.perf_counter()
+    sweep, stores = load_sweep(args.spec), _stores(args)
+    console.print(
+        f"[bold]search-scaling demo[/bold]: sweep {sweep.name} ({len(sweep.cells)} cells) -> {stores.root}"
+    )
+    with SweepProgress(sweep, console) as progress:
+        counts = run_sweep(sweep, stores, None, progress)
+    console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
+    out = Path(stores.root) / "reports" / sweep.name
+    fits = build_report(stores.root, sweep.name, out)
+    tr = fits["accuracy_vs_loss"].get("transition", {})
+    console.print(f"\ncells: {dict(counts)}; {time.perf_counter() - started:.0f}s")
+    if "threshold" in tr:
+        verdict = "a transition" if tr["transition"] else "no sharp transition"
+        console.print(f"exact-path accuracy vs loss: {verdict} at L* = {tr['threshold']:.3f} "
+                      f"(95% CI {tr['threshold_ci'][0]:.3f}..{tr['threshold_ci'][1]:.3f})")  # fmt: skip
+    console.print(f"report:  {out.resolve() / 'index.html'}  (open it in a browser)")
+    console.print(f"MLflow:  .venv/bin/search-scaling ui --store {stores.root}   -> http://127.0.0.1:5000")
+    return 0 if counts.get("failed", 0) == 0 else 1
 
 
 def _parse_options(pairs: list[str], flag: str) -> dict:
@@ -272,8 +274,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a scaling law to any table (CSV or Parquet) and print it (or JSON)."""
     import json
 
-    import numpy as np
-
     from analysis.fit import bootstrap, fit_form, holdout_largest, select
 
     table = _table(args)
@@ -424,10 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     _add_store_args(ui)
     ui.set_defaults(func=cmd_ui)
-    demo = sub.add_parser("demo", help="the end-to-end demo (what `make demo` runs)")
-    demo.add_argument("--n", type=int, default=20000)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    demo = sub.add_parser("demo", help="the laptop sweep and its report (what `make demo` runs)")
+    demo.add_argument(
+        "--spec", type=Path, default=Path(__file__).resolve().parents[1] / "sweeps" / "smoke.yaml"
+    )
+    _add_store_args(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
 
