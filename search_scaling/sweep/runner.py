@@ -20,7 +20,7 @@ from search_scaling.store import Stores
 from search_scaling.store.ledger import FINISHED
 from search_scaling.sweep.spec import SweepSpec
 
-STALE_AFTER_S = 60.0  # a "running" cell with no heartbeat for this long has lost its worker
+STALE_AFTER_S = 30.0  # a "running" cell with no heartbeat for this long (3 beats) has lost its worker
 BUSY_RETRY_S = 10.0
 
 

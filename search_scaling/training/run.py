@@ -31,7 +31,7 @@ CHECKPOINT = "last.ckpt"
 # Fault injection for the sweep's fault tests (a diverging cell inside a real Ray sweep):
 # "<run-hash prefix>:<step>" makes that run's loss NaN from that step on. Unset in normal use.
 INJECT_NAN_ENV = "SEARCH_SCALING_INJECT_NAN"
-HEARTBEAT_S = 20.0
+HEARTBEAT_S = 10.0
 
 
 class CurveSink(Protocol):

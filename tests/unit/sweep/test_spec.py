@@ -12,7 +12,7 @@ from search_scaling.sweep.spec import SpecError, load_sweep, parse_sweep
 
 SWEEPS = Path(__file__).parents[3] / "sweeps"
 EXPECTED_CELLS = {
-    "smoke.yaml": 9,
+    "smoke.yaml": 18,
     "maze_grid.yaml": 144,
     "iteration.yaml": 96,
     "group_composition.yaml": 48,
