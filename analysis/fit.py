@@ -65,17 +65,27 @@ def _as_matrix(X) -> np.ndarray:
 
 
 def _objective(form: Form, X: np.ndarray, logy: np.ndarray):
+    """Sum of squared log residuals, or of Huber losses divided by delta (so that L-BFGS-B's
+    relative tolerance does not stop it early). Returns f, or (f, gradient) when the form has an
+    analytic Jacobian."""
     delta = form.huber_delta
 
-    def f(theta):
-        r = form.log_predict(theta, X) - logy
+    def value_and_slope(r):
         if delta is None:
-            return float(np.sum(r**2))
+            return float(np.sum(r**2)), 2 * r
         a = np.abs(r)
-        # Huber, divided by delta so that L-BFGS-B's relative tolerance does not stop it early
-        return float(np.sum(np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))) / delta)
+        value = np.sum(np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))) / delta
+        return float(value), np.clip(r, -delta, delta) / delta
 
-    return f
+    def f(theta):
+        return value_and_slope(form.log_predict(theta, X) - logy)[0]
+
+    def f_and_grad(theta):
+        value, slope = value_and_slope(form.log_predict(theta, X) - logy)
+        return value, slope @ form.jacobian(theta, X)
+
+    has_jacobian = form.jacobian(np.zeros(len(form.names)), X[:1]) is not None
+    return (f_and_grad, True) if has_jacobian else (f, False)
 
 
 def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> FitResult:
@@ -89,11 +99,13 @@ def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> 
     if np.any(y <= 0) or np.any(X <= 0):
         raise ValueError("scaling-law fits need positive x and y (they work on logarithms)")
     logy = np.log(y)
-    objective = _objective(form, X, logy)
+    objective, jac = _objective(form, X, logy)
+    value = (lambda t: objective(t)[0]) if jac else objective
     best = None
     with threadpool_limits(limits=1), np.errstate(all="ignore"):
-        for theta0 in _screen(objective, starts if starts is not None else form.starts(X, y)):
-            res = minimize(objective, theta0, method="L-BFGS-B", options={"maxiter": 5000, "maxfun": 20000})
+        for theta0 in _screen(value, starts if starts is not None else form.starts(X, y)):
+            res = minimize(objective, theta0, jac=jac, method="L-BFGS-B",
+                           options={"maxiter": 5000, "maxfun": 20000})  # fmt: skip
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
     if best is None:

@@ -32,6 +32,10 @@ class Form:
     def to_params(self, theta: np.ndarray) -> dict[str, float]:
         raise NotImplementedError
 
+    def jacobian(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+        """d log y / d theta, [n, len(theta)]; None: the optimizer differentiates numerically."""
+        return None
+
     def starts(self, X: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError
 
@@ -48,6 +52,9 @@ class Power(Form):
     def to_params(self, theta):
         return {"A": float(np.exp(theta[0])), "alpha": float(theta[1])}
 
+    def jacobian(self, theta, X):
+        return np.column_stack([np.ones(len(X)), -np.log(X[:, 0])])
+
     def starts(self, X, y):
         slope, intercept = np.polyfit(np.log(X[:, 0]), np.log(y), 1)
         return [np.array([intercept, -slope])]
@@ -61,6 +68,11 @@ class Saturating(Form):
 
     def to_params(self, theta):
         return {"E": float(np.exp(theta[0])), "A": float(np.exp(theta[1])), "alpha": float(theta[2])}
+
+    def jacobian(self, theta, X):
+        logx = np.log(X[:, 0])
+        w = _softmax([np.full(len(X), theta[0]), theta[1] - theta[2] * logx])
+        return np.column_stack([w[0], w[1], -w[1] * logx])
 
     def starts(self, X, y):
         return _nnls_starts(y, [X[:, 0]], np.linspace(0.02, 2.0, 60)[:, None], keep=4)
@@ -79,6 +91,12 @@ class Chinchilla(Form):
         e, a, b, alpha, beta = theta
         return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)),
                 "alpha": float(alpha), "beta": float(beta)}  # fmt: skip
+
+    def jacobian(self, theta, X):
+        e, a, b, alpha, beta = theta
+        logn, logd = np.log(X[:, 0]), np.log(X[:, 1])
+        w = _softmax([np.full(len(X), e), a - alpha * logn, b - beta * logd])
+        return np.column_stack([w[0], w[1], w[2], -w[1] * logn, -w[2] * logd])
 
     def starts(self, X, y):
         grid = np.array(list(itertools.product(np.linspace(0.05, 1.2, 24), repeat=2)))
@@ -123,6 +141,12 @@ class BNSL(Form):
                 head = [floor, np.log(y.max()) + c0 * logx.min(), c0]
                 out.append(np.array(head + [v for b in combo for v in b]))
         return out
+
+
+def _softmax(rows: list[np.ndarray]) -> np.ndarray:
+    """Weights of each term of a log-sum-exp, per point: the gradient of logsumexp(rows)."""
+    stacked = np.stack(rows)
+    return np.exp(stacked - logsumexp(stacked, axis=0))
 
 
 def _nnls_starts(y: np.ndarray, xs: list[np.ndarray], exponent_grid: np.ndarray, keep: int) -> list:
