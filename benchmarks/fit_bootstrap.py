@@ -35,8 +35,9 @@ def main() -> None:
     first = time.perf_counter() - start
     bootstrap(fit, X, y, n=args.resamples)
     total = time.perf_counter() - start
+    p_ = fit.params
     print(f"joint fit {first:.1f}s + {args.resamples} resamples {total - first:.1f}s = {total:.1f}s; "
-          f"E {fit.params['E']:.4f} alpha {fit.params['alpha']:.5f} beta {fit.params['beta']:.5f}")  # fmt: skip
+          f"E {p_['E']:.4f} alpha {p_['alpha']:.5f} beta {p_['beta']:.5f}")  # fmt: skip
     print("95% CI: " + ", ".join(f"{k} [{v[0]:.3f}, {v[1]:.3f}]" for k, v in fit.ci.items() if k in KEYS))
     per_resample = (total - first) / args.resamples
     original = fitmod._objective
@@ -53,8 +54,8 @@ def main() -> None:
         numeric_per = (time.perf_counter() - start) / few
     finally:
         fitmod._objective = original
-    print(f"per resample: analytic gradient {1000 * per_resample:.1f} ms, numerical {1000 * numeric_per:.1f} ms "
-          f"({numeric_per / per_resample:.1f}x)")  # fmt: skip
+    print(f"per resample: analytic gradient {1000 * per_resample:.1f} ms, "
+          f"numerical {1000 * numeric_per:.1f} ms ({numeric_per / per_resample:.1f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
