@@ -20,7 +20,8 @@ def run(*args) -> dict:
 
 
 def test_fit_chinchilla_from_the_csv():
-    out = run("fit", DATA / "chinchilla_svg_extracted.csv", "--eval", "D = `Training FLOP` / (6 * `Model Size`)",
+    derive = "D = `Training FLOP` / (6 * `Model Size`)"
+    out = run("fit", DATA / "chinchilla_svg_extracted.csv", "--eval", derive,
               "--x", "Model Size", "--x2", "D", "--y", "loss", "--form", "chinchilla", "--drop-highest", "5",
               "--bootstrap", "20")  # fmt: skip
     assert out["form"] == "chinchilla" and out["n_points"] == 240
