@@ -76,9 +76,9 @@ class Mirror:
         if run is None:
             tags = {HASH_TAG: f"sweep:{sweep_id}", SWEEP_TAG: sweep_id}
             run = retrying(self.client.create_run, exp, tags=tags, run_name=f"sweep {sweep_id}")
-        if summary:
-            params = [Param(k, v) for k, v in flatten("", summary).items()][:100]
-            retrying(self._log, run.info.run_id, params=params)
+        if summary:  # tags, not params: a grown grid changes them, and params are write-once
+            tags = [RunTag(f"sweep.{k}", v[:5000]) for k, v in flatten("", summary).items()][:100]
+            retrying(self._log, run.info.run_id, tags=tags)
         return run.info.run_id
 
     def child_run(self, sweep_id: str, run_hash: str, name: str, spec: dict, tags: dict) -> str:
