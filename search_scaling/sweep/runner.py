@@ -35,7 +35,7 @@ class CellOutcome:
 _WORKER_STORES: dict[tuple, Stores] = {}
 
 
-def run_cell(spec_json: str, locations: tuple, owner: str, threads: int) -> CellOutcome:
+def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpoint_every_s: float = 30.0):
     """The body of a Ray task (also callable in-process). ``locations`` = (root, ledger URL,
     tracking URI): plain strings travel to workers, which open (and keep) their own connections."""
     import torch
@@ -47,7 +47,8 @@ def run_cell(spec_json: str, locations: tuple, owner: str, threads: int) -> Cell
     stores = _WORKER_STORES.setdefault(locations, Stores(*locations))
     spec = RunSpec.from_dict(__import__("json").loads(spec_json))
     start = time.perf_counter()
-    result = record_run(spec, stores, owner=owner, stale_after_s=STALE_AFTER_S)
+    result = record_run(spec, stores, owner=owner, stale_after_s=STALE_AFTER_S,
+                        checkpoint_every_s=checkpoint_every_s)  # fmt: skip
     if result is None:
         row = stores.ledger.get(spec.run_hash)
         status = row["status"] if row and row["status"] in FINISHED else "busy"
@@ -89,7 +90,8 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
             spec = queue.pop(0)
             owner = f"{sweep.name}:{driver}:{spec.run_hash}"
             locations = (stores.root, stores.ledger_url, stores.tracking_uri)
-            running[task.remote(spec.to_json(), locations, owner, int(res.cpus))] = spec
+            args = (spec.to_json(), locations, owner, int(res.cpus), sweep.checkpoint_every_s)
+            running[task.remote(*args)] = spec
         ready, _ = ray.wait(list(running), num_returns=1, timeout=2.0)
         for ref in ready:
             spec = running.pop(ref)

@@ -12,6 +12,7 @@
     resources: {cpus: 1, gpus: 0}   # per trial; fractional GPUs pack several runs on one GPU
     max_concurrent: 2
     retries: 2
+    checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
 
 Every problem is reported at once, each with the file, the field path and what is allowed, before
 anything expensive starts.
@@ -29,7 +30,7 @@ import yaml
 from search_scaling.training.spec import RunSpec
 
 TOP_LEVEL = ("name", "description", "tasks", "models", "seeds", "grid", "zip", "training", "budget",
-             "resources", "max_concurrent", "retries")  # fmt: skip
+             "resources", "max_concurrent", "retries", "checkpoint_every_s")  # fmt: skip
 BUDGETS = ("steps", "tokens", "tokens_per_param", "flops")
 AXIS_FIELDS = ("task", "size", "task_options", "model", "seed")  # set by tasks / models / seeds
 NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "sweep")
@@ -57,6 +58,7 @@ class SweepSpec:
     max_concurrent: int = 2
     retries: int = 2
     description: str = ""
+    checkpoint_every_s: float = 30.0
 
     @property
     def run_hashes(self) -> list[str]:
@@ -89,12 +91,16 @@ def parse_sweep(raw, path: str = "<sweep>") -> SweepSpec:
     resources = _resources(raw.get("resources", {}), problems)
     max_concurrent = _positive_int(raw, "max_concurrent", 2, problems)
     retries = _positive_int(raw, "retries", 2, problems, minimum=0)
+    every = raw.get("checkpoint_every_s", 30.0)
+    if isinstance(every, bool) or not isinstance(every, (int, float)) or every < 0:
+        problems.append(f"checkpoint_every_s: a number of seconds >= 0, got {every!r}")
     if problems:
         raise SpecError(path, problems)
     cells = _expand(axes, training, budget, name, problems)
     if problems:
         raise SpecError(path, problems)
-    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, raw.get("description", ""))
+    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, raw.get("description", ""),
+                     float(every))  # fmt: skip
 
 
 # -- pieces ------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ KEY = ["run_hash", "step", "split", "metric"]
 def spec(name: str, seeds, steps: int, concurrent: int = 2) -> dict:
     return {"name": name, "tasks": [{"task": "maze", "sizes": [3]}], "models": ["L1-D8"],
             "seeds": list(seeds), "training": {"eval_points": 30, "eval_examples": 16},
-            "budget": {"steps": steps}, "max_concurrent": concurrent, "retries": 3}  # fmt: skip
+            "budget": {"steps": steps}, "max_concurrent": concurrent, "retries": 3,
+            "checkpoint_every_s": 0}  # fmt: skip
 
 
 def start_sweep(tmp_path, body: dict, env=None, store="store") -> tuple[subprocess.Popen, Path]:
@@ -131,7 +132,8 @@ class TwoNodeCluster:
             pytest.fail("the ray CLI is missing from the virtualenv")
         self.port, dash = free_port(), free_port()
         self.address = f"http://127.0.0.1:{dash}"
-        self.env = {**os.environ, "PATH": _path(), "RAY_ADDRESS": "", **env}
+        # Ray 2.59+ starts clusters with token auth; clients send the token only with RAY_AUTH_MODE=token.
+        self.env = {**os.environ, "PATH": _path(), "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token", **env}
         self.head = ["ray", "start", "--head", f"--port={self.port}", "--num-cpus=1",
                      "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
                      "--disable-usage-stats"]  # fmt: skip
