@@ -32,6 +32,12 @@ def main() -> None:
     start = time.perf_counter()
     ray.init(include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
+    from search_scaling.sweep.runner import warm_worker
+
+    start = time.perf_counter()
+    warm = ray.remote(num_cpus=1)(warm_worker)
+    ray.get([warm.remote() for _ in range(args.concurrency)])
+    warmup = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         stores = Stores.resolve(tmp, mlflow=True)
         start = time.perf_counter()
@@ -44,7 +50,8 @@ def main() -> None:
     work = float(runs["train_seconds"].sum())
     in_task = sum(o.seconds for o in outcomes)
     ideal = in_task / args.concurrency
-    print(f"16 cells x {args.steps} steps, concurrency {args.concurrency}: ray.init {startup:.1f}s")
+    print(f"16 cells x {args.steps} steps, concurrency {args.concurrency}: ray.init {startup:.1f}s, "
+          f"worker warm-up (imports) {warmup:.1f}s")  # fmt: skip
     print(f"sweep wall {wall:.1f}s; sum of task times {in_task:.1f}s (training loops {work:.1f}s); "
           f"ideal {ideal:.1f}s; overhead {100 * (wall / ideal - 1):+.0f}%")  # fmt: skip
 

@@ -56,6 +56,14 @@ def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpo
     return CellOutcome(spec.run_hash, result.status, result.final, time.perf_counter() - start)
 
 
+def warm_worker() -> None:
+    """Import what a cell needs (torch, Lightning, the stores) once per worker process, while the
+    driver waits: part of start-up, so the first cells are not slower than the rest."""
+    import lightning  # noqa: F401
+
+    from search_scaling.store import record_run  # noqa: F401
+
+
 def prepare(sweep: SweepSpec, stores: Stores) -> list:
     """Driver-side set-up before any worker starts: ledger rows, the MLflow database, experiment
     and parent run (concurrent first use of a SQLite file races its migrations)."""
@@ -83,6 +91,9 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
     res = sweep.resources
     task = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=sweep.retries,
                       retry_exceptions=True)(run_cell)  # fmt: skip
+    lanes = min(sweep.max_concurrent, len(todo))
+    warm = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus)(warm_worker)
+    ray.get([warm.remote() for _ in range(lanes)])
     driver = uuid.uuid4().hex[:8]
     queue, running, outcomes = list(todo), {}, []
     while queue or running:
