@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from pathlib import Path
 
@@ -28,3 +29,16 @@ def postgres():
 def pg_database(postgres):
     """A fresh, empty database URL on the session's server."""
     return postgres.create_database(f"t{next(_names)}")
+
+
+# Published scaling data (Chinchilla, BNSL, Gadre et al.) lives beside the repository, not in it.
+PUBLISHED = Path(
+    os.environ.get("SEARCH_SCALING_PUBLISHED_DATA", Path(__file__).parents[2] / "shared" / "data")
+)
+
+
+@pytest.fixture(scope="session")
+def published():
+    if not (PUBLISHED / "chinchilla_svg_extracted.csv").exists():
+        pytest.skip(f"published scaling data not found at {PUBLISHED}: set SEARCH_SCALING_PUBLISHED_DATA")
+    return PUBLISHED

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,17 +9,15 @@ import pytest
 from analysis.fit import bootstrap, fit_form, holdout_largest, select
 from analysis.transitions import fit_transition, loss_break_across_scale, plateau_drop
 
-DATA = Path(__file__).parents[3].parent / "shared" / "data"
 
-
-def chinchilla():
-    d = pd.read_csv(DATA / "chinchilla_svg_extracted.csv").sort_values("loss").iloc[:-5]  # Epoch drop 5
+def chinchilla(published):
+    d = pd.read_csv(published / "chinchilla_svg_extracted.csv").sort_values("loss").iloc[:-5]  # Epoch drop 5
     n = d["Model Size"].to_numpy()
     return np.column_stack([n, d["Training FLOP"].to_numpy() / (6 * n)]), d["loss"].to_numpy()
 
 
-def test_joint_law_reproduces_epochs_chinchilla_fit():
-    X, y = chinchilla()
+def test_joint_law_reproduces_epochs_chinchilla_fit(published):
+    X, y = chinchilla(published)
     assert len(y) == 240
     fit = fit_form("chinchilla", X, y)
     p = fit.params
@@ -30,8 +26,8 @@ def test_joint_law_reproduces_epochs_chinchilla_fit():
     assert fit.derived["a_N_exponent"] == pytest.approx(0.514, abs=0.002)
 
 
-def test_chinchilla_bootstrap_intervals_are_close_to_epochs():
-    X, y = chinchilla()
+def test_chinchilla_bootstrap_intervals_are_close_to_epochs(published):
+    X, y = chinchilla(published)
     fit = fit_form("chinchilla", X, y)
     bootstrap(fit, X, y, n=200, seed=1)
     # Epoch (4000 resamples): E [1.77, 1.87], alpha [0.317, 0.373], beta [0.331, 0.415]
@@ -43,8 +39,8 @@ def test_chinchilla_bootstrap_intervals_are_close_to_epochs():
         )
 
 
-def test_bnsl_finds_the_4digit_addition_break_and_extrapolates_better():
-    d = pd.read_csv(DATA / "bnsl_4digit_addition.csv")
+def test_bnsl_finds_the_4digit_addition_break_and_extrapolates_better(published):
+    d = pd.read_csv(published / "bnsl_4digit_addition.csv")
     x, y = d["training_dataset_size"].to_numpy(), d["test_cross_entropy"].to_numpy()
     bnsl = fit_form("bnsl", x[:14], y[:14])
     assert 540 < bnsl.params["d1"] < 690  # published: near 613
@@ -54,8 +50,8 @@ def test_bnsl_finds_the_4digit_addition_break_and_extrapolates_better():
     assert loss_break_across_scale(x, y)["verdict"] == "break"
 
 
-def test_gadre_pubmed_qa_is_a_transition_and_lambada_is_not():
-    d = pd.read_csv(DATA / "gadre2024_openlm_loss_downstream.csv")
+def test_gadre_pubmed_qa_is_a_transition_and_lambada_is_not(published):
+    d = pd.read_csv(published / "gadre2024_openlm_loss_downstream.csv")
     pubmed = fit_transition(d["loss_c4_val"], d["acc_pubmed_qa_labeled"], n_eval=1000, n_boot=30)
     assert pubmed.transition and pubmed.threshold == pytest.approx(4.2, abs=0.15)
     assert pubmed.threshold_ci[0] < pubmed.threshold < pubmed.threshold_ci[1]
