@@ -128,29 +128,41 @@ def loss_break_across_scale(x, loss, min_points: int = 8) -> dict:
             "sharpness_f": bnsl.params["f1"]}  # fmt: skip
 
 
-def plateau_drop(steps, loss, min_points: int = 6) -> dict:
-    """One run's loss curve: a plateau, then a drop. Fits loss = c (t < t0), c - k (log t - log t0)
-    after, against one straight line in log step; returns the drop step t0 when the two-piece model
-    wins by delta BIC > 10 and the slope after is at least 3x the slope before."""
+def plateau_drop(steps, loss, min_points: int = 6, flat: float = 0.15, steep: float = 0.3) -> dict:
+    """One run's loss curve: a plateau, then a drop. In log-log coordinates, fits continuous
+    piecewise-linear curves with one and two breaks and keeps the better by BIC; a plateau-then-drop
+    is a segment flatter than ``flat`` followed by one steeper than ``steep`` (and at least 3x
+    steeper), with the broken fit beating a straight line by delta BIC > 10. Returns the step where
+    the drop starts (the last such break)."""
     steps, loss = np.asarray(steps, float), np.asarray(loss, float)
-    keep = steps > 0
-    t, y = np.log(steps[keep]), loss[keep]
-    if len(t) < min_points:
-        return {"verdict": "undetermined", "reason": f"{len(t)} points < {min_points}"}
-    line = np.polyfit(t, y, 1)
-    rss_line = float(np.sum((np.polyval(line, t) - y) ** 2))
-    best = None
-    for t0 in t[1:-2]:
-        design = np.column_stack([np.ones_like(t), np.minimum(t - t0, 0), np.maximum(t - t0, 0)])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        rss = float(np.sum((design @ coef - y) ** 2))
-        if best is None or rss < best[0]:
-            best = (rss, t0, coef)
-    rss, t0, coef = best
+    keep = (steps > 0) & (loss > 0)
+    t, y = np.log(steps[keep]), np.log(loss[keep])
     n = len(t)
-    bic_line = n * np.log(rss_line / n + 1e-300) + 2 * np.log(n)
-    delta = bic_line - (n * np.log(rss / n + 1e-300) + 4 * np.log(n))
-    before, after = -coef[1], -coef[2]
-    drop = delta > MIN_DELTA_BIC and after > 0 and after >= 3 * max(before, 0)
-    return {"verdict": "drop" if drop else "smooth", "step": float(np.exp(t0)), "delta_bic": float(delta),
-            "slope_before": float(before), "slope_after": float(after)}  # fmt: skip
+    if n < min_points:
+        return {"verdict": "undetermined", "reason": f"{n} points < {min_points}"}
+    line_rss = _rss(np.column_stack([np.ones(n), t]), y)[0]
+    best = None
+    for knots in [(k,) for k in t[1:-1]] + [(a, b) for i, a in enumerate(t[1:-1]) for b in t[i + 2 : -1]]:
+        design = np.column_stack([np.ones(n), t] + [np.maximum(t - k, 0) for k in knots])
+        rss, coef = _rss(design, y)
+        bic = n * np.log(rss / n + 1e-300) + (2 + 2 * len(knots)) * np.log(n)
+        if best is None or bic < best[0]:
+            best = (bic, knots, np.cumsum(coef[1:]))  # slopes of the successive segments
+    bic, knots, slopes = best
+    delta = n * np.log(line_rss / n + 1e-300) + 2 * np.log(n) - bic
+    drops = [i for i in range(len(knots)) if _is_drop(slopes[i], slopes[i + 1], flat, steep)]
+    found = delta > MIN_DELTA_BIC and drops
+    out = {"verdict": "drop" if found else "smooth", "delta_bic": float(delta),
+           "slopes": [float(v) for v in slopes], "breaks": [float(np.exp(k)) for k in knots]}  # fmt: skip
+    if found:
+        out["step"] = float(np.exp(knots[drops[-1]]))
+    return out
+
+
+def _is_drop(before: float, after: float, flat: float, steep: float) -> bool:
+    return before > -flat and after < -steep and after < 3 * min(before, 0) - 1e-12
+
+
+def _rss(design: np.ndarray, y: np.ndarray):
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return float(np.sum((design @ coef - y) ** 2)), coef
