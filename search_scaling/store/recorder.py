@@ -4,6 +4,7 @@ which wraps `train_one` with claiming, run rows, curve flushes and the final sta
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import socket
@@ -52,6 +53,10 @@ class Stores:
         tracking = tracking_uri or os.environ.get(ENV_TRACKING) or default_tracking
         return cls(root, ledger_url, tracking if mlflow else None)
 
+    @property
+    def local(self) -> bool:
+        return "://" not in self.root
+
     @cached_property
     def parquet(self) -> ParquetStore:
         return ParquetStore(self.root)
@@ -64,14 +69,13 @@ class Stores:
     def mirror(self) -> Mirror | None:
         if self.tracking_uri is None:
             return None
-        artifacts = Path(self.root) / "mlartifacts" if "://" not in self.root else None
+        artifacts = Path(self.root) / "mlartifacts" if self.local else None
         return Mirror(self.tracking_uri, artifacts)
 
     @property
     def workdir(self) -> Path:
         """Checkpoints: under the store root when it is local."""
-        local = "://" not in self.root
-        return Path(self.root) / "checkpoints" if local else Path("runs/checkpoints").resolve()
+        return Path(self.root) / "checkpoints" if self.local else Path("runs/checkpoints").resolve()
 
 
 class SafeMirror:
@@ -93,6 +97,7 @@ class SafeMirror:
             return None
 
 
+@functools.cache
 def code_version() -> str:
     """Package version plus the git commit (and '+dirty') when run from a checkout."""
     from importlib.metadata import version
@@ -180,10 +185,11 @@ def record_run(spec, stores: Stores, owner: str | None = None, verbose: bool = F
     if not stores.ledger.claim(spec.run_hash, owner, stale_after_s):
         return None
     recorder = Recorder(stores, sweep_id, owner)
-    scale = plan_run(spec)[2]
+    plan = plan_run(spec)
+    scale = plan[2]
     recorder.start(spec, scale)
     try:
-        result = train_one(spec, stores.workdir, sink=recorder, verbose=verbose, **train_kwargs)
+        result = train_one(spec, stores.workdir, sink=recorder, verbose=verbose, plan=plan, **train_kwargs)
     except BaseException as err:
         recorder.finish(spec, scale, "failed", error="".join(traceback.format_exception_only(err)).strip())
         raise

@@ -71,6 +71,8 @@ class RunTracker(L.Callback):
         self.spec, self.precision, self.held_out, self.schedule = spec, precision, held_out, set(schedule)
         self.flops_per_tok, self.ckpt_path, self.sink = flops_per_tok, ckpt_path, sink
         self.checkpoint_every_s, self.verbose = checkpoint_every_s, verbose
+        self.last_step = max(self.schedule)
+        self.nan_from = _injected_nan_step(spec)
         self.state = {"rows": [], "tokens": 0, "loss_sum": 0.0, "loss_n": 0, "elapsed": 0.0,
                       "flushed_to": -1, "status": "running"}  # fmt: skip
         self._t0 = self._last_save = self._last_beat = time.perf_counter()
@@ -91,7 +93,7 @@ class RunTracker(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.state["tokens"] += int(batch["n_tokens"])
-        value = float(loss) if not _injected_nan(self.spec, trainer.global_step) else float("nan")
+        value = float("nan") if trainer.global_step >= self.nan_from else float(loss)
         if not np.isfinite(value):
             self._diverge(trainer, trainer.global_step, value)
             return
@@ -103,7 +105,7 @@ class RunTracker(L.Callback):
             self._last_beat = time.perf_counter()
         if step in self.schedule:
             self._evaluate(trainer, pl_module, step)
-            if step == max(self.schedule) or time.perf_counter() - self._last_save > self.checkpoint_every_s:
+            if step == self.last_step or time.perf_counter() - self._last_save > self.checkpoint_every_s:
                 self._checkpoint(trainer, step)
 
     # -- pieces ------------------------------------------------------------------------------------
@@ -138,7 +140,7 @@ class RunTracker(L.Callback):
             self.sink.write_curves(self.spec, pending, self.state["flushed_to"] + 1, step)
         self.state["flushed_to"] = step
         self.state["elapsed"] = self._elapsed()
-        if self.state["status"] == "running" and step == max(self.schedule):
+        if self.state["status"] == "running" and step == self.last_step:
             self.state["status"] = "done"
         tmp = self.ckpt_path.with_suffix(".tmp")
         trainer.save_checkpoint(tmp, weights_only=False)  # full state: optimizer, loops, callbacks
@@ -166,13 +168,14 @@ class StepData(L.LightningDataModule):
 
 def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink | None = None,
               verbose: bool = False, progress_bar: bool = False, checkpoint_every_s: float = 30.0,
-              callbacks: tuple = ()) -> RunResult:  # fmt: skip
-    """Train (or resume, or return) the run ``spec``; ``callbacks`` are extra Lightning callbacks."""
+              callbacks: tuple = (), plan: tuple | None = None) -> RunResult:  # fmt: skip
+    """Train (or resume, or return) the run ``spec``; ``callbacks`` are extra Lightning callbacks;
+    ``plan`` is `plan_run(spec)` when the caller has it already."""
     quiet_lightning()
     run_dir = Path(workdir).resolve() / spec.run_hash
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / CHECKPOINT
-    held_out, total, scale = plan_run(spec)
+    held_out, total, scale = plan or plan_run(spec)
     precision = resolve_precision(spec.precision)
 
     L.seed_everything(spec.derived_seed("init") % 2**32, verbose=False)
@@ -197,12 +200,10 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
                      state["tokens"], state["elapsed"], scale)  # fmt: skip
 
 
-def _injected_nan(spec: RunSpec, step: int) -> bool:
-    target = os.environ.get(INJECT_NAN_ENV)
-    if not target:
-        return False
-    prefix, _, at = target.partition(":")
-    return spec.run_hash.startswith(prefix) and step >= int(at or 0)
+def _injected_nan_step(spec: RunSpec) -> float:
+    """The step from which `INJECT_NAN_ENV` makes this run's loss NaN (inf: never)."""
+    prefix, _, at = os.environ.get(INJECT_NAN_ENV, "").partition(":")
+    return int(at or 0) if prefix and spec.run_hash.startswith(prefix) else float("inf")
 
 
 def plan_run(spec: RunSpec):

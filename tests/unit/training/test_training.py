@@ -13,6 +13,7 @@ from search_scaling.tasks import get_task
 from search_scaling.training import RunSpec, train_one
 from search_scaling.training.data import train_batch
 from search_scaling.training.module import masked_loss
+from search_scaling.training.run import plan_run
 from search_scaling.training.schedule import eval_steps, lr_multiplier
 
 TINY = dict(task="maze", size=3, model="L1-D8", eval_points=6, eval_examples=32)
@@ -112,8 +113,9 @@ def test_tiny_model_learns_a_trivial_task(tmp_path):
 def test_maze_run_reports_path_metrics_scale_and_budget(tmp_path):
     spec = RunSpec(**TINY, tokens=20_000)
     result = train_one(spec, tmp_path)
-    mean_len = result.tokens / result.steps
-    assert result.steps == math.ceil(20_000 / (64 * mean_len)) or abs(result.tokens - 20_000) < 64 * 60
+    held_out = plan_run(spec)[0]  # the token budget becomes steps through the held-out mean length
+    assert result.steps == math.ceil(20_000 / (64 * held_out.length.mean()))
+    assert abs(result.tokens - 20_000) < 64 * held_out.length.max()
     assert {"exact", "valid", "reached", "first_step", "prefix_len", "answer_logprob"} <= set(result.final)
     row = result.rows[-1]
     assert row["flops"] == row["tokens"] * result.scale["flops_per_token"]
