@@ -1,6 +1,10 @@
 """Learning check: exact-path accuracy on held-out mazes against CPU wall-clock minutes.
 
-    python benchmarks/learning_check.py --size 4 --minutes 10 --label best --model L2-D32 --lr 3e-3
+    python benchmarks/learning_check.py --size 4 --minutes 10 --label best --model L2-D32 --lr 3e-3 \
+        --train-option endpoints=balanced --model-option n_layers=4 --threads 2
+
+Every held-out metric goes into the curve, the decision-point ones included (decision_acc,
+corridor_acc, exact_dec_<k>), so a variant's failure can be located.
 
 The step budget (which sets the cosine schedule) is fitted to the time limit from a short probe of
 this machine's throughput; evaluation time is counted in the wall clock. Writes the curve to
@@ -42,24 +46,36 @@ def main() -> None:
     p.add_argument("--loss-mask", default="answer_only")
     p.add_argument("--eval-share", type=float, default=0.08, help="time set aside for evaluation")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="task option for training only (evaluation stays on the task as defined)")
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()
     import yaml
 
-    pairs = (o.split("=", 1) for o in args.model_option)
-    model_options = {k: yaml.safe_load(v) for k, v in pairs}
+    def options(pairs):
+        return {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in pairs)}
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     spec = RunSpec(task="maze", size=args.size, model=args.model, lr=args.lr, batch_size=args.batch_size,
                    warmup=args.warmup, train_sampling=args.train_sampling, loss_mask=args.loss_mask,
-                   steps=1, eval_points=16, eval_examples=512, model_options=model_options)  # fmt: skip
+                   weight_decay=args.weight_decay, steps=1, eval_points=16, eval_examples=512,
+                   model_options=options(args.model_option), task_options=options(args.task_option),
+                   train_options=options(args.train_option))  # fmt: skip
     spec = spec.with_(steps=steps_for(spec, args.minutes, args.eval_share))
     print(f"{args.label}: {spec.steps} steps fit in {args.minutes} min")
     with tempfile.TemporaryDirectory() as tmp:
         result = train_one(spec, tmp, verbose=True)
-    curve = [
-        {"minutes": r["wall_time"] / 60, "step": r["step"], "tokens": r["tokens"], "exact": r["value"]}
-        for r in result.rows
-        if r["split"] == "eval" and r["metric"] == "exact"
-    ]
+    curve = {}
+    for r in (r for r in result.rows if r["split"] == "eval"):
+        point = curve.setdefault(r["step"], {"minutes": r["wall_time"] / 60, "step": r["step"], "tokens": r["tokens"]})
+        point[r["metric"]] = r["value"]
+    curve = list(curve.values())
     out = args.out / f"learning_{args.label}_{args.size}x{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = {"label": args.label, "spec": json.loads(spec.to_json()), "scale": result.scale,
@@ -67,8 +83,11 @@ def main() -> None:
                "tokens_per_s": result.tokens / result.train_seconds, "curve": curve}  # fmt: skip
     out.write_text(json.dumps(summary, indent=1))
     minutes, rate = result.train_seconds / 60, summary["tokens_per_s"]
-    print(f"{args.label} {args.size}x{args.size}: exact {result.final['exact']:.3f} after {minutes:.1f} min "
-          f"({rate:,.0f} tokens/s) -> {out}")  # fmt: skip
+    final = result.final
+    strata = " ".join(f"{k[6:]}={v:.2f}" for k, v in sorted(final.items()) if k.startswith("exact_dec_"))
+    print(f"{args.label} {args.size}x{args.size}: exact {final['exact']:.3f} after {minutes:.1f} min "
+          f"({rate:,.0f} tokens/s); decision_acc {final['decision_acc']:.3f} corridor_acc "
+          f"{final['corridor_acc']:.3f} first_step {final['first_step']:.3f}; exact by decisions {strata} -> {out}")  # fmt: skip
 
 
 if __name__ == "__main__":

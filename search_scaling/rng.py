@@ -19,7 +19,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _TO_UNIT = 2.0**-53
 
 # One domain per use, so the streams for (say) the maze walls and the endpoints never overlap.
-DOMAINS = {"generate": 1, "endpoints": 2, "shuffle": 3, "loops": 4, "task": 5, "labels": 6}
+DOMAINS = {"generate": 1, "endpoints": 2, "shuffle": 3, "loops": 4, "task": 5, "labels": 6, "decisions": 7}
 
 
 def mix64(x: np.ndarray) -> np.ndarray:

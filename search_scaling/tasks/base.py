@@ -9,7 +9,13 @@ Conventions every task follows:
 - ``prompt_len[i]`` is the index of the first answer token: greedy decoding starts there.
   ``length[i]`` is the end of the scored span (exclusive).
 - ``score(batch, completions)`` takes the tokens a model produced for positions
-  ``prompt_len .. prompt_len + W - 1`` (``int[n, W]``) and returns per-example metric arrays.
+  ``prompt_len .. prompt_len + W - 1`` (``int[n, W]``) and returns per-example metric arrays
+  (NaN where a metric does not apply to an example, e.g. a stratum it is not in).
+- Token groups (optional): ``extras["token_group"]`` int[n, W] labels each answer token by its
+  offset from ``prompt_len`` with a code; code ``i + 1`` is ``task.token_groups[i]`` and 0 is no
+  group. The evaluator reports teacher-forced ``<group>_loss`` / ``<group>_acc`` for each.
+- Strata (optional): ``task.stratum = (prefix, extras key)``; ``score`` adds ``exact_<prefix>_<k>``
+  for each value k of ``extras[key]`` (exact accuracy within the stratum).
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ class Task:
     default_sampling: str = "fixed"
     primary_metric: str = "exact"
     pad_id: int = 0
+    token_groups: tuple[str, ...] = ()
+    stratum: tuple[str, str] | None = None
 
     def __init__(self, sampling: str | None = None):
         self.sampling = sampling or self.default_sampling
@@ -129,10 +137,18 @@ class Task:
             "token_acc": ((got == want) & valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1),
         }
         metrics.update(self._score_extra(batch, completions))
+        if self.stratum is not None:
+            metrics.update(stratified(metrics["exact"], batch.extras[self.stratum[1]], self.stratum[0]))
         return metrics
 
     def _score_extra(self, batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:
         return {}
+
+
+def stratified(values: np.ndarray, strata: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
+    """``exact_<prefix>_<k>``: the values of the examples in stratum k, NaN for the others, so a
+    NaN-mean over any batching gives the mean within the stratum."""
+    return {f"exact_{prefix}_{k}": np.where(strata == k, values, np.nan) for k in np.unique(strata)}
 
 
 def answer_span(batch: TaskBatch, width: int) -> tuple[np.ndarray, np.ndarray]:

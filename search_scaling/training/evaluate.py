@@ -3,8 +3,10 @@ decoding (KV cache) scored by the task.
 
 Teacher-forced metrics: ``loss`` (mean NLL per answer token), ``next_token_acc``, ``answer_logprob``
 (per-token log-likelihood of the true answer, averaged over examples: the continuous companion of
-exact accuracy) and ``answer_prob`` (probability of the whole true answer). Decoded metrics are the
-task's own (for mazes: exact, token_acc, valid, reached, first_step, prefix_len, prefix_frac).
+exact accuracy), ``answer_prob`` (probability of the whole true answer) and, for tasks with token
+groups, ``<group>_loss`` / ``<group>_acc`` per group (mazes: ``decision_*`` and ``corridor_*``).
+Decoded metrics are the task's own (for mazes: exact, token_acc, valid, reached, first_step,
+prefix_len, prefix_frac, exact_dec_<k>); a metric is averaged over the examples it applies to.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def evaluate(model: Transformer, task: Task, batch: TaskBatch, precision: str = 
     with autocast_for(device, precision):
         for lo in range(0, len(batch), chunk):
             idx = np.arange(lo, min(lo + chunk, len(batch)))
-            for key, value in _teacher_forced(model, batch, idx, device).items():
+            for key, value in _teacher_forced(model, task, batch, idx, device).items():
                 sums[key] = sums.get(key, 0.0) + value
             for key, value in _decoded(model, task, batch, idx, device).items():
                 per_example.setdefault(key, []).append(value)
@@ -49,25 +51,52 @@ def evaluate(model: Transformer, task: Task, batch: TaskBatch, precision: str = 
         "answer_logprob": sums.pop("logprob_mean") / len(batch),
         "answer_prob": sums.pop("prob") / len(batch),
     }
-    out.update({k: float(np.concatenate(v).mean()) for k, v in per_example.items()})
+    for name in task.token_groups:
+        if sums.get(f"n_{name}", 0.0) > 0:
+            out[f"{name}_loss"] = sums[f"nll_{name}"] / sums[f"n_{name}"]
+            out[f"{name}_acc"] = sums[f"hits_{name}"] / sums[f"n_{name}"]
+    for key, values in per_example.items():
+        values = np.concatenate(values)
+        if not np.isnan(values).all():  # NaN = the metric does not apply (e.g. an empty stratum)
+            out[key] = float(np.nanmean(values))
     return out
 
 
-def _teacher_forced(model, batch: TaskBatch, idx, device) -> dict[str, float]:
+def _teacher_forced(model, task: Task, batch: TaskBatch, idx, device) -> dict[str, float]:
     tokens = torch.from_numpy(batch.tokens[idx]).to(device)
     mask = torch.from_numpy(batch.answer_mask[idx][:, 1:]).to(device)
     logp = F.log_softmax(model(tokens[:, :-1]).float(), dim=-1)
     target = tokens[:, 1:]
-    token_logp = logp.gather(-1, target[..., None]).squeeze(-1) * mask
+    token_logp = logp.gather(-1, target[..., None]).squeeze(-1) * mask  # [n, T-1]
+    hits = (logp.argmax(-1) == target) & mask
     per_example = token_logp.sum(dim=1)
     count = mask.sum(dim=1).clamp(min=1)
-    return {
+    sums = {
         "n_answer": float(mask.sum()),
         "nll": float(-per_example.sum()),
-        "hits": float(((logp.argmax(-1) == target) & mask).sum()),
+        "hits": float(hits.sum()),
         "logprob_mean": float((per_example / count).sum()),
         "prob": float(per_example.exp().sum()),
     }
+    if task.token_groups:
+        groups = torch.from_numpy(_token_groups(batch, idx)).to(device)  # [n, T-1]
+        for code, name in enumerate(task.token_groups, start=1):
+            in_group = (groups == code) & mask
+            sums[f"n_{name}"] = float(in_group.sum())
+            sums[f"nll_{name}"] = float(-(token_logp * in_group).sum())
+            sums[f"hits_{name}"] = float((hits & in_group).sum())
+    return sums
+
+
+def _token_groups(batch: TaskBatch, idx: np.ndarray) -> np.ndarray:
+    """The task's answer-offset groups placed at their token positions, shifted like the targets
+    (entry t labels token t + 1): int8[n, T-1]."""
+    offsets = batch.extras["token_group"][idx]  # [n, W]
+    n, width = batch.tokens[idx].shape
+    cols = batch.prompt_len[idx][:, None] + np.arange(offsets.shape[1])[None, :]
+    placed = np.zeros((n, width + offsets.shape[1]), dtype=np.int8)
+    np.put_along_axis(placed, cols, offsets, axis=1)
+    return placed[:, 1:width]
 
 
 def _decoded(model, task: Task, batch: TaskBatch, idx, device) -> dict[str, np.ndarray]:

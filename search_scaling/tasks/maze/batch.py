@@ -13,6 +13,7 @@ import numpy as np
 
 from search_scaling import rng as rs
 from search_scaling.tasks.maze.config import MazeConfig
+from search_scaling.tasks.maze.decisions import count_decisions, pair_decisions
 from search_scaling.tasks.maze.generators import generate_walls
 from search_scaling.tasks.maze.lattice import open_moves
 from search_scaling.tasks.maze.solve import distances_to_target, shortest_paths
@@ -63,29 +64,41 @@ def generate_indexed(config: MazeConfig, key, indices: np.ndarray, batch_size: i
 
 
 def _generate_chunk(config: MazeConfig, key: np.uint64, indices: np.ndarray) -> MazeBatch:
-    n = config.grid_n
-    attempt = np.zeros(len(indices), dtype=np.uint64)
+    """Example i takes the first of its attempts 0, 1, 2, ... whose maze and endpoints satisfy the
+    config. Later rounds try several attempts of each remaining example at once (same answer as
+    one at a time, fewer rounds: balanced endpoints reject often)."""
     conn = origin = target = None
-    todo = np.arange(len(indices))
-    for _ in range(MAX_ATTEMPTS):
-        stream = np.asarray(indices, np.uint64)[todo] + attempt[todo] * _ATTEMPT_STRIDE
-        c = generate_walls(config.generator, n, rs.stream_keys(key, stream, "generate"),
-                           rs.stream_keys(key, stream, "loops"), config.p)  # fmt: skip
-        o, t, ok = _endpoints(config, c, rs.stream_keys(key, stream, "endpoints"))
-        conn, origin, target = _merge(conn, origin, target, todo, c, o, t, len(indices))
-        todo = todo[~ok]
-        attempt[todo] += np.uint64(1)
-        if todo.size == 0:
-            break
+    todo, first = np.arange(len(indices)), 0
+    while todo.size and first < MAX_ATTEMPTS:
+        width = 1 if first == 0 else min(8, MAX_ATTEMPTS - first)
+        tries = np.repeat(todo, width)  # [len(todo) * width]: example, attempt first..first+width-1
+        attempt = np.tile(np.arange(first, first + width, dtype=np.uint64), len(todo))
+        c, o, t, ok = _attempt(config, key, np.asarray(indices, np.uint64)[tries], attempt)
+        ok = ok.reshape(len(todo), width)
+        pick = np.arange(len(todo)) * width + np.argmax(ok, axis=1)  # the first success (or attempt 0)
+        conn, origin, target = _merge(conn, origin, target, todo, c[pick], o[pick], t[pick], len(indices))
+        todo, first = todo[~ok.any(axis=1)], first + width
     if todo.size:
         raise ValueError(
             f"{config}: {todo.size} of {len(indices)} mazes had no valid endpoints after {MAX_ATTEMPTS} "
-            f"redraws; lower min_path_len or use endpoints='any'"
+            f"redraws; lower min_path_len or max_decisions, or use endpoints='any'"
         )
     paths, path_len = shortest_paths(conn, origin, target)
     shuffle = rs.stream_keys(key, indices, "shuffle") if config.adj_order == "shuffled" else None
     tokens = encode_batch(conn, origin, target, paths, path_len, shuffle)
     return MazeBatch(config, conn, origin, target, paths, path_len, tokens)
+
+
+def _attempt(config: MazeConfig, key: np.uint64, index: np.ndarray, attempt: np.ndarray):
+    """Maze and endpoints of attempt ``attempt`` of examples ``index`` (uint64 arrays)."""
+    stream = index + attempt * _ATTEMPT_STRIDE
+    c = generate_walls(config.generator, config.grid_n, rs.stream_keys(key, stream, "generate"),
+                       rs.stream_keys(key, stream, "loops"), config.p)  # fmt: skip
+    keys = rs.stream_keys(key, stream, "endpoints")
+    if config.endpoints == "balanced":
+        wanted = _wanted_decisions(config, rs.stream_keys(key, index, "decisions"))
+        return c, *_balanced_endpoints(config, c, keys, wanted)
+    return c, *_endpoints(config, c, keys)
 
 
 def _merge(conn, origin, target, rows, c, o, t, size):
@@ -115,6 +128,31 @@ def _endpoints(config: MazeConfig, conn: np.ndarray, keys: np.ndarray):
     ok = count >= 2
     if config.min_path_len > 1:
         ok &= _steps_between(conn, origin, target) >= config.min_path_len
+    return origin, target, ok
+
+
+def _wanted_decisions(config: MazeConfig, keys: np.ndarray) -> np.ndarray:
+    """The decision count each example must have, uniform over the config's range. Drawn from a
+    stream without the attempt number, so a redraw keeps the count (no bias toward easy counts)."""
+    lo, hi = config.decision_range()
+    return lo + rs.below(keys, 0, np.full(len(keys), hi - lo + 1))
+
+
+def _balanced_endpoints(config: MazeConfig, conn: np.ndarray, keys: np.ndarray, wanted: np.ndarray):
+    """A uniform (origin, target) pair among those with ``wanted`` decisions on their path; ``ok``
+    is False where the maze has none (the caller redraws the maze). With loops the count is
+    re-checked on the solver's path, which may differ from the BFS tree's."""
+    dist, count = pair_decisions(conn)  # [B, N, N] each
+    n_cells = config.n_cells
+    match = ((count == wanted[:, None, None]) & (dist >= config.min_path_len)).reshape(len(conn), -1)
+    total = match.sum(axis=1)
+    pick = rs.below(keys, 0, np.maximum(total, 1))
+    flat = np.argmax(np.cumsum(match, axis=1) > pick[:, None], axis=1)
+    origin, target = np.divmod(flat, n_cells)
+    ok = total > 0
+    if config.generator == "percolation" and ok.any():
+        paths, path_len = shortest_paths(conn[ok], origin[ok], target[ok])
+        ok[ok] = count_decisions(open_moves(conn[ok]), paths, path_len) == wanted[ok]
     return origin, target, ok
 
 

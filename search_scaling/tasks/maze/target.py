@@ -28,7 +28,8 @@ from search_scaling.tasks.maze.config import GRID_MAX
 from search_scaling.tasks.maze.generators import generate_walls
 from search_scaling.tasks.maze.lattice import conn_from_edges, open_moves
 from search_scaling.tasks.maze.solve import bfs_from_target, shortest_paths
-from search_scaling.tasks.maze.task import cells_to_rc, decode_cells, pad_to_grid, score_paths
+from search_scaling.tasks.maze.decisions import TOKEN_GROUPS
+from search_scaling.tasks.maze.task import cells_to_rc, decode_cells, decision_extras, pad_to_grid, score_paths
 from search_scaling.tasks.maze.tokens import (
     ADJ_END,
     ADJ_START,
@@ -43,6 +44,7 @@ from search_scaling.tasks.maze.tokens import (
     fill_edge_tokens,
     vocabulary,
 )
+from search_scaling.tasks.options import int_option, number_option
 
 VARIANTS = ("standard", "shifted", "anti_target", "retarget")
 EXTRA = ["<LABELS_START>", "<LABELS_END>"] + [f"a{i}" for i in range(4)] + [f"b{i}" for i in range(4)]
@@ -51,7 +53,7 @@ MAX_ROUNDS = 200
 
 def parse_label(text: str, field: str) -> tuple[int, int]:
     """``"a2"`` -> (feature 0 = shape, value 2); ``"b1"`` -> (1, 1)."""
-    if len(text) != 2 or text[0] not in "ab" or text[1] not in "0123":
+    if not isinstance(text, str) or len(text) != 2 or text[0] not in "ab" or text[1] not in "0123":
         raise ValueError(
             f"maze_target.{field} must be a label a0..a3 (shape) or b0..b3 (colour), got {text!r}"
         )
@@ -64,6 +66,8 @@ class MazeTarget(Task):
     size_range = (3, GRID_MAX)
     primary_metric = "reached_nearest"
     pad_id = PAD
+    token_groups = TOKEN_GROUPS
+    stratum = ("dec", "n_decisions")
 
     def __init__(
         self,
@@ -84,15 +88,10 @@ class MazeTarget(Task):
         self.variant = variant
         self.rule, self.proxy = parse_label(target, "target"), parse_label(proxy, "proxy")
         self.avoid, self.retarget = parse_label(avoid, "avoid"), parse_label(retarget, "retarget")
-        for field, value in (
-            ("proxy_corr", proxy_corr),
-            ("target_frac", target_frac),
-            ("p", p),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"maze_target.{field} must be in [0, 1], got {value!r}")
-        self.proxy_corr, self.target_frac, self.p = proxy_corr, target_frac, p
-        self.n_demos = int(n_demos)
+        self.proxy_corr = number_option(self.name, "proxy_corr", proxy_corr, 0.0, 1.0)
+        self.target_frac = number_option(self.name, "target_frac", target_frac, 0.0, 1.0)
+        self.p = number_option(self.name, "p", p, 0.0, 1.0)
+        self.n_demos = int_option(self.name, "n_demos", n_demos, 0)
 
     def vocabulary(self, size: int) -> list[str]:
         return vocabulary(size) + EXTRA
@@ -122,6 +121,7 @@ class MazeTarget(Task):
         for key in ("labels", "avoided"):
             extras[key] = pad_to_grid(extras[key], size)
         extras["moves"] = pad_to_grid(ep["moves"][query], size)
+        extras.update(decision_extras(ep["moves"][query], ep["paths"][query], ep["path_len"][query], size))
         return TaskBatch(tokens.astype(np.int64), mask, start, end, np.full(n, k), extras)
 
     def encode_example(self, grid_n: int, edges, labels, origin, rule: str | None = None) -> list[int]:

@@ -7,6 +7,7 @@ import numpy as np
 from search_scaling.tasks.base import Task, TaskBatch, answer_span
 from search_scaling.tasks.maze.batch import generate
 from search_scaling.tasks.maze.config import GRID_MAX, MazeConfig
+from search_scaling.tasks.maze.decisions import TOKEN_GROUPS, answer_kinds, count_decisions
 from search_scaling.tasks.maze.lattice import DC, DR, open_moves
 from search_scaling.tasks.maze.text import SolvedMaze, parse_aotp, to_aotp
 from search_scaling.tasks.maze.tokens import N_SPECIAL, PAD, PATH_END, PATH_START, coord_id, vocabulary
@@ -21,12 +22,18 @@ class MazeTask(Task):
     size_range = (2, GRID_MAX)
     primary_metric = "exact"
     pad_id = PAD
+    token_groups = TOKEN_GROUPS  # corridor_loss/_acc, decision_loss/_acc
+    stratum = ("dec", "n_decisions")  # exact_dec_<k>: exact accuracy of paths with k decisions
 
     def __init__(self, **options):
         sampling = options.pop("sampling", None)
         super().__init__(sampling=sampling)
-        MazeConfig(grid_n=2, **options)  # validate options now, not at the first batch
         self.maze_options = options
+        self.config(2)  # validate options now, not at the first batch (max_decisions: check_size)
+
+    def check_size(self, size: int) -> None:
+        super().check_size(size)
+        MazeConfig(grid_n=size, **self.maze_options)  # max_decisions must be feasible at the size
 
     def vocabulary(self, size: int) -> list[str]:
         return vocabulary(size)
@@ -35,7 +42,13 @@ class MazeTask(Task):
         return maze_max_len(size)
 
     def config(self, grid_n: int) -> MazeConfig:
-        return MazeConfig(grid_n=grid_n, **self.maze_options)
+        """The distribution at one grid size. A smaller grid mixed into training (``sampling``) caps
+        ``max_decisions`` at what it can offer; the task's own size is checked in `check_size`."""
+        options = dict(self.maze_options)
+        if options.get("max_decisions") is not None:
+            feasible = MazeConfig(grid_n=grid_n, **{**options, "max_decisions": None}).feasible_decisions()
+            options["max_decisions"] = min(options["max_decisions"], feasible[1])
+        return MazeConfig(grid_n=grid_n, **options)
 
     def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
         batch = generate(self.config(k), n, rng)
@@ -49,6 +62,7 @@ class MazeTask(Task):
             "moves": pad_to_grid(moves, size),
             "origin_rc": cells_to_rc(batch.origin, k),
             "target_rc": cells_to_rc(batch.target, k),
+            **decision_extras(moves, batch.paths, batch.path_len, size),
         }
         return TaskBatch(tokens, mask, start, end, np.full(n, k), extras)
 
@@ -66,6 +80,14 @@ def maze_max_len(n: int) -> int:
     """<ADJ_START>, 4 tokens per open edge (at most 2n(n-1)), 8 header tokens, a path of at most
     n*n cells, <PATH_END>."""
     return 1 + 4 * 2 * n * (n - 1) + 8 + n * n + 1
+
+
+def decision_extras(moves: np.ndarray, paths: np.ndarray, path_len: np.ndarray, size: int) -> dict:
+    """token_group (answer-token kinds, as wide as the longest answer at ``size``) and n_decisions."""
+    return {
+        "token_group": answer_kinds(moves, paths, path_len, size * size + 1),
+        "n_decisions": count_decisions(moves, paths, path_len),
+    }
 
 
 def cells_to_rc(cells: np.ndarray, n: int) -> np.ndarray:
