@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from analysis import checks
 from analysis.forms import CHINCHILLA, FORMS, ONE_INPUT_FORMS, Form
 
 
@@ -94,10 +95,12 @@ def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> 
     X, y = _as_matrix(X), np.asarray(y, dtype=float)
     if X.shape[1] != form.n_inputs:
         raise ValueError(f"form {form.name!r} takes {form.n_inputs} input column(s), got {X.shape[1]}")
+    if len(y) != len(X):
+        raise ValueError(f"x and y must have the same number of rows, got {len(X)} and {len(y)}")
     if len(y) <= len(form.names):
         raise ValueError(f"form {form.name!r} has {len(form.names)} parameters but only {len(y)} points")
-    if np.any(y <= 0) or np.any(X <= 0):
-        raise ValueError("scaling-law fits need positive x and y (they work on logarithms)")
+    checks.positive("x", X)
+    checks.positive("y", y)
     logy = np.log(y)
     objective, jac = _objective(form, X, logy)
     value = (lambda t: objective(t)[0]) if jac else objective
@@ -136,7 +139,9 @@ def compute_optimal(p: dict[str, float]) -> dict[str, float]:
 
 def bootstrap(result: FitResult, X, y, n: int = 1000, groups=None, seed: int = 0, level: float = 0.95):
     """Percentile intervals from ``n`` resamples. With ``groups`` (e.g. run ids) whole groups are
-    resampled, so several checkpoints of one run never pose as independent points."""
+    resampled, so several checkpoints of one run never pose as independent points. No interval
+    (``ci`` left empty) when ``n`` is 0 or no resample could be refitted."""
+    n = checks.count("bootstrap resamples", n, minimum=0)
     X, y = _as_matrix(X), np.asarray(y, dtype=float)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     ids, inverse = np.unique(groups, return_inverse=True)
@@ -152,7 +157,7 @@ def bootstrap(result: FitResult, X, y, n: int = 1000, groups=None, seed: int = 0
         samples.append({**refit.params, **refit.derived})
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
     keys = list(result.params) + list(result.derived)
-    result.ci = {k: np.percentile([s[k] for s in samples], [lo, hi]).tolist() for k in keys}
+    result.ci = {k: np.percentile([s[k] for s in samples], [lo, hi]).tolist() for k in keys if samples}
     return samples
 
 
@@ -160,6 +165,11 @@ def holdout_largest(form: str, X, y, n_largest: int = 1, n_boot: int = 200, seed
     """Fit without the ``n_largest`` largest values of the first input, predict them: log-space error
     and whether a 95% prediction interval (bootstrap of the fit plus residual scatter) covers them."""
     X, y = _as_matrix(X), np.asarray(y, dtype=float)
+    n_largest = checks.count("n_largest", n_largest, minimum=1)
+    n_boot = checks.count("n_boot", n_boot, minimum=1)
+    if len(np.unique(X[:, 0])) <= n_largest:
+        raise ValueError(f"holding out the {n_largest} largest x leaves nothing to fit: "
+                         f"{len(np.unique(X[:, 0]))} distinct x")  # fmt: skip
     cut = np.sort(np.unique(X[:, 0]))[-n_largest]
     train, test = X[:, 0] < cut, X[:, 0] >= cut
     fitted = fit_form(form, X[train], y[train])
@@ -172,6 +182,8 @@ def holdout_largest(form: str, X, y, n_largest: int = 1, n_boot: int = 200, seed
             samples.append(np.log(fit_form(form, X[rows], y[rows], starts=[fitted.theta]).predict(X[test])))
         except (ValueError, RuntimeError):
             continue
+    if not samples:
+        raise RuntimeError(f"holdout: none of {n_boot} bootstrap refits of {form!r} converged")
     sigma = np.sqrt(fitted.rss_log / max(fitted.n_points - fitted.k, 1))
     draws = np.array(samples) + rng.normal(0, sigma, size=(len(samples), int(test.sum())))
     lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
@@ -185,12 +197,14 @@ def holdout_largest(form: str, X, y, n_largest: int = 1, n_boot: int = 200, seed
 def select(X, y, forms=ONE_INPUT_FORMS, criterion: str = "bic") -> FitResult:
     """Fit every form; return the best by BIC (or AICc) with the evidence for each: the criterion,
     its difference to the best, and the Akaike/Schwarz weight exp(-delta/2) normalised."""
-    fits = {}
+    fits, why = {}, {}
     for name in forms:
         try:
             fits[name] = fit_form(name, X, y)
-        except (ValueError, RuntimeError):
-            continue
+        except (ValueError, RuntimeError) as err:
+            why[name] = str(err)
+    if not fits:
+        raise ValueError("no form could be fitted: " + "; ".join(f"{k}: {v}" for k, v in why.items()))
     scores = {n: getattr(f, criterion) for n, f in fits.items()}
     best = min(scores, key=scores.get)
     deltas = {n: s - scores[best] for n, s in scores.items()}

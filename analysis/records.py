@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 PARTITIONS = pa.schema([("sweep_id", pa.string()), ("run_hash", pa.string())])
 
@@ -26,13 +27,21 @@ def load_table(source) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _read(root: Path, table: str, sweep: str | None) -> pd.DataFrame:
-    base = Path(root) / table
-    if not base.exists():
-        raise ValueError(f"no {table!r} table under store {str(root)!r}")
-    dataset = ds.dataset(base, partitioning=ds.partitioning(PARTITIONS, flavor="hive"))
+def _read(root: str, table: str, sweep: str | None) -> pd.DataFrame:
+    """A store table from a local directory or any pyarrow filesystem URI (``s3://bucket/runs``)."""
+    if "://" in root:
+        fs, base = pafs.FileSystem.from_uri(root)
+    else:
+        fs, base = pafs.LocalFileSystem(), str(Path(root).resolve())
+    base = f"{base.rstrip('/')}/{table}"
+    if fs.get_file_info(base).type == pafs.FileType.NotFound:
+        raise ValueError(f"no {table!r} table under store {root!r}")
     filt = ds.field("sweep_id") == sweep if sweep else None
-    return dataset.to_table(filter=filt).to_pandas()
+    try:
+        dataset = ds.dataset(base, filesystem=fs, partitioning=ds.partitioning(PARTITIONS, flavor="hive"))
+        return dataset.to_table(filter=filt).to_pandas()
+    except (OSError, pa.ArrowInvalid) as err:  # a corrupt file: name it, no traceback
+        raise ValueError(f"store {root!r}: unreadable {table!r} file ({str(err).splitlines()[0]})") from None
 
 
 @dataclass(frozen=True)
@@ -50,9 +59,10 @@ class RunRecord:
 
 def read_store(root, sweep: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, curves) of one sweep (or all); curves carry their run's task, sizes and parameters."""
-    runs, curves = _read(Path(root), "runs", sweep), _read(Path(root), "curves", sweep)
+    root = str(root)
+    runs, curves = _read(root, "runs", sweep), _read(root, "curves", sweep)
     if runs.empty:
-        raise ValueError(f"store {str(root)!r} has no runs" + (f" for sweep {sweep!r}" if sweep else ""))
+        raise ValueError(f"store {root!r} has no runs" + (f" for sweep {sweep!r}" if sweep else ""))
     runs = runs.copy()
     runs["eval_examples"] = [json.loads(s).get("eval_examples") for s in runs["spec_json"]]
     keep = ["run_hash", "task", "task_size", "model", "seed", "params_nonembed", "flops_per_token", "status",

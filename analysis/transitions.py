@@ -18,6 +18,8 @@ from scipy.optimize import minimize
 from scipy.special import expit, xlogy
 from threadpoolctl import threadpool_limits
 
+from analysis import checks
+
 SHARP_FRACTION = 0.25
 MIN_DELTA_BIC = 10.0
 WIDTH_10_90 = 2 * np.log(9)
@@ -83,12 +85,17 @@ def _fit_smooth(x, y, n):
 
 
 def fit_transition(x, y, n_eval=None, n_boot: int = 0, seed: int = 0) -> Transition:
-    """``x``: loss (or any scale variable), ``y``: accuracy in [0, 1] (or a continuous metric with
-    ``n_eval=None``); ``n_eval``: evaluation examples per point (a number or an array)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    n = None if n_eval is None else np.broadcast_to(np.asarray(n_eval, float), y.shape)
-    if len(x) < 6:
-        raise ValueError(f"a transition fit needs at least 6 points, got {len(x)}")
+    """``x``: loss (or any scale variable), ``y``: accuracy in [0, 1] (or a continuous metric in
+    [0, 1] with ``n_eval=None``); ``n_eval``: evaluation examples per point (a whole number or an
+    array of them). NaNs, values outside [0, 1] and negative counts raise ValueError naming them."""
+    x, y = checks.finite("x", x), checks.within("y", y, 0.0, 1.0, "accuracies")
+    n = None if n_eval is None else np.broadcast_to(checks.counts("n_eval", n_eval), y.shape)
+    n_boot = checks.count("n_boot", n_boot)
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if len(x) < 6 or len(np.unique(x)) < 2:
+        raise ValueError(f"a transition fit needs at least 6 points and 2 distinct x, got {len(x)} points "
+                         f"and {len(np.unique(x))} distinct x")  # fmt: skip
     sig, smooth = _fit_sigmoid(x, y, n), _fit_smooth(x, y, n)
     logn = np.log(len(x))
     delta_bic = (2 * smooth.fun + 2 * logn) - (2 * sig.fun + 4 * logn)
@@ -109,7 +116,7 @@ def fit_transition(x, y, n_eval=None, n_boot: int = 0, seed: int = 0) -> Transit
             res = _fit_sigmoid(x[rows], y[rows], None if n is None else n[rows], starts=[sig.x])
             if res is not None:
                 draws.append(res.x[2])
-        result.threshold_ci = np.percentile(draws, [2.5, 97.5]).tolist()
+        result.threshold_ci = np.percentile(draws, [2.5, 97.5]).tolist() if draws else None
     return result
 
 

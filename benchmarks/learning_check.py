@@ -47,8 +47,13 @@ def main() -> None:
     p.add_argument("--eval-share", type=float, default=0.08, help="time set aside for evaluation")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="task option for training only (evaluation stays on the task as defined)")
+    p.add_argument(
+        "--train-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task option for training only (evaluation stays on the task as defined)",
+    )
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -73,7 +78,9 @@ def main() -> None:
         result = train_one(spec, tmp, verbose=True)
     curve = {}
     for r in (r for r in result.rows if r["split"] == "eval"):
-        point = curve.setdefault(r["step"], {"minutes": r["wall_time"] / 60, "step": r["step"], "tokens": r["tokens"]})
+        point = curve.setdefault(
+            r["step"], {"minutes": r["wall_time"] / 60, "step": r["step"], "tokens": r["tokens"]}
+        )
         point[r["metric"]] = r["value"]
     curve = list(curve.values())
     out = args.out / f"learning_{args.label}_{args.size}x{args.size}.json"
@@ -87,7 +94,8 @@ def main() -> None:
     strata = " ".join(f"{k[6:]}={v:.2f}" for k, v in sorted(final.items()) if k.startswith("exact_dec_"))
     print(f"{args.label} {args.size}x{args.size}: exact {final['exact']:.3f} after {minutes:.1f} min "
           f"({rate:,.0f} tokens/s); decision_acc {final['decision_acc']:.3f} corridor_acc "
-          f"{final['corridor_acc']:.3f} first_step {final['first_step']:.3f}; exact by decisions {strata} -> {out}")  # fmt: skip
+          f"{final['corridor_acc']:.3f} first_step {final['first_step']:.3f}; exact by decisions {strata} "
+          f"-> {out}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -100,17 +100,22 @@ def _parse_options(pairs: list[str], flag: str) -> dict:
     return out
 
 
-def _stores(args: argparse.Namespace):
+def _stores(args: argparse.Namespace, create: bool = True):
+    """Every command's stores, resolved one way (`Stores.resolve`). ``create=False`` for commands
+    that only read: a mistyped --store is an error there, not a new empty store."""
     from search_scaling.store import Stores
 
-    return Stores.resolve(args.store, args.ledger_url, args.tracking_uri, mlflow=not args.no_mlflow)
+    return Stores.resolve(args.store, args.ledger_url, args.tracking_uri, mlflow=not args.no_mlflow,
+                          create=create)  # fmt: skip
 
 
 def _add_store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", help="Parquet store root: a directory or pyarrow URI (default ./runs, "
-                   "or $SEARCH_SCALING_STORE)")  # fmt: skip
-    p.add_argument("--ledger-url", help="SQLAlchemy URL of the run ledger (default: SQLite in the store)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite in the store)")
+    p.add_argument("--store", help="Parquet store root: a directory, file:///abs/path or a pyarrow URI "
+                   "such as s3://bucket/prefix (default $SEARCH_SCALING_STORE, else ./runs)")  # fmt: skip
+    p.add_argument("--ledger-url", help="SQLAlchemy URL of the run ledger, e.g. postgresql://user@host/db "
+                   "(default $SEARCH_SCALING_LEDGER_URL, else SQLite in the store)")  # fmt: skip
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else SQLite "
+                   "in the store)")  # fmt: skip
     p.add_argument("--no-mlflow", action="store_true", help="do not mirror to MLflow")
 
 
@@ -127,11 +132,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg, stores = spec.model_config, _stores(args)
     print(f"run {spec.run_hash}: {spec.task} {spec.task_obj.size_name}={spec.size}, model {spec.model} "
           f"(n_layers={cfg.n_layers}, d_model={cfg.d_model}), seed {spec.seed}")  # fmt: skip
-    result = record_run(spec, stores, verbose=True)
+    try:
+        result = record_run(spec, stores, verbose=True)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: run {spec.run_hash} released (ledger: failed, 'interrupted'); the same "
+              "command trains it again", file=sys.stderr)  # fmt: skip
+        return 130
+    except Exception as err:  # noqa: BLE001 -- the ledger has it; one clear message, exit non-zero
+        return _did_not_finish(stores, spec.run_hash, err)
     if result is None:
-        row = stores.ledger.get(spec.run_hash)
-        print(f"nothing to do: the ledger has this run as {row['status']!r} (store {stores.root})")
-        return 0
+        return _nothing_to_do(stores, spec.run_hash)
     seconds = result.train_seconds
     print(f"\nstatus {result.status}: {result.steps} steps, {result.tokens:,} tokens in {seconds:.1f}s "
           f"({result.tokens / max(seconds, 1e-9):,.0f} tokens/s); "
@@ -142,25 +152,82 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if result.status == "done" else 1
 
 
+def _nothing_to_do(stores, run_hash: str) -> int:
+    """0 when the run is finished; 1 when another live worker holds it (it is not done yet)."""
+    from search_scaling.store.ledger import FINISHED
+
+    row = stores.ledger.get(run_hash)
+    if row["status"] in FINISHED:
+        print(f"nothing to do: the ledger has this run as {row['status']!r} (store {stores.root})")
+        return 0
+    print(f"not started: run {run_hash} is {row['status']!r} under {row['owner']!r} (last heartbeat "
+          f"{row['heartbeat_at']}); it is taken over once that heartbeat is stale",
+          file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def _did_not_finish(stores, run_hash: str, err: Exception) -> int:
+    from search_scaling.store.recorder import describe
+
+    try:  # the ledger itself may be what failed
+        status = (stores.ledger.get(run_hash) or {}).get("status")
+    except Exception:  # noqa: BLE001
+        status = "unknown"
+    retry = "; the same command trains it again" if status == "failed" else ""
+    print(f"search-scaling train: run {run_hash} did not finish: {describe(err)}\n"
+          f"ledger: {status!r}{retry}", file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def _print_failures(stores, run_hashes: list[str]) -> int:
+    """Print each failed cell with its recorded error (stderr); returns how many failed."""
+    errors = stores.ledger.errors(run_hashes)
+    for run_hash, error in errors.items():
+        print(f"failed {run_hash}: {error}", file=sys.stderr)
+    return len(errors)
+
+
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     """Backfill MLflow from the Parquet store (after MLflow was down, or into a new server)."""
+    from search_scaling.store.mirror import MirrorUnavailable
     from search_scaling.store.recorder import sync_mlflow
 
-    logged = sync_mlflow(_stores(args), args.sweep)
+    try:
+        logged = sync_mlflow(_stores(args, create=False), args.sweep)
+    except MirrorUnavailable as err:  # already bounded in time and redacted
+        raise ValueError(f"MLflow unavailable ({err}); nothing was changed, try again later") from None
     print(f"{len(logged)} runs checked, {sum(logged.values())} curve points logged")
     return 0
+
+
+def ui_command(tracking_uri: str | None, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The MLflow UI's command line and environment: the backend URI, which may carry a password,
+    goes in the environment (MLflow reads MLFLOW_BACKEND_STORE_URI), never on the command line
+    that `ps` shows to every user of the machine."""
+    import os
+
+    if tracking_uri is None:
+        raise ValueError("no MLflow tracking URI (mirroring is off): drop --no-mlflow")
+    if tracking_uri.startswith(("http://", "https://")):
+        from search_scaling.store.locations import redact
+
+        raise ValueError(f"{redact(tracking_uri)} is an MLflow server already: open it in a browser")
+    # The venv's own mlflow, whether or not the venv is activated (its bin/ may not be on PATH).
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port)]
+    return cmd, {**os.environ, "MLFLOW_BACKEND_STORE_URI": tracking_uri}
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start the MLflow UI on the store's tracking database (127.0.0.1 unless --host says otherwise)."""
     import os
 
-    stores = _stores(args)
-    # The venv's own mlflow, whether or not the venv is activated (its bin/ may not be on PATH).
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", stores.tracking_uri]
-    cmd += ["--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI for {stores.tracking_uri} at http://{args.host}:{args.port}  (Ctrl-C stops it)")
-    os.execv(cmd[0], cmd)
+    from search_scaling.store.locations import redact
+
+    stores = _stores(args, create=False)
+    cmd, env = ui_command(stores.tracking_uri, args.host, args.port)
+    print(f"MLflow UI for {redact(stores.tracking_uri)} at http://{args.host}:{args.port}  (Ctrl-C stops it)",
+          flush=True)  # fmt: skip
+    os.execve(cmd[0], cmd, env)
     return 0
 
 
@@ -200,13 +267,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep, stores = load_sweep(args.spec), _stores(args)
     console = Console()
     console.print(f"sweep {sweep.name}: {len(sweep.cells)} cells -> store {stores.root}")
-    with SweepProgress(sweep, console) as progress:
-        counts = run_sweep(sweep, stores, args.address, progress)
+    try:
+        with SweepProgress(sweep, console) as progress:
+            counts = run_sweep(sweep, stores, args.address, progress)
+    except KeyboardInterrupt:
+        counts = dict(stores.ledger.counts(sweep.run_hashes))
+        print(f"\ninterrupted: cells in flight released (ledger: failed, 'interrupted'); {counts}; "
+              "the same command resumes", file=sys.stderr)  # fmt: skip
+        return 130
     console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
     console.print(f"status: {dict(counts)}")
     if stores.tracking_uri:
         console.print(f"browse: search-scaling ui --store {stores.root}   (MLflow on http://127.0.0.1:5000)")
-    return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
+    _print_failures(stores, sweep.run_hashes)
+    unfinished = sum(n for status, n in counts.items() if status not in ("done", "diverged"))
+    return 0 if unfinished == 0 else 1
 
 
 # Never upload these with the working directory: job uploads over 100 MiB fail, and stores,
@@ -214,26 +289,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 SUBMIT_EXCLUDES = [".git", ".venv", ".venv-*", ".cache", "runs", "*.db", "mlartifacts", "__pycache__"]
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
-    """Submit a sweep to a Ray cluster's job server (what `ray job submit` does, validated first)."""
+def submission(spec: Path, store: str | None = None, ledger_url: str | None = None,
+               tracking_uri: str | None = None) -> tuple[str, dict]:  # fmt: skip
+    """(entrypoint, runtime_env) of a sweep job. The entrypoint names the spec only: Ray shows it to
+    everyone who can list jobs. Store locations, which may carry passwords, travel as the job's
+    environment variables (the same ones `sweep` reads), which the dashboard redacts."""
     import shlex
 
+    from search_scaling.store.recorder import ENV_LEDGER, ENV_STORE, ENV_TRACKING
+
+    given = {ENV_STORE: store, ENV_LEDGER: ledger_url, ENV_TRACKING: tracking_uri}
+    runtime_env: dict = {"working_dir": ".", "excludes": SUBMIT_EXCLUDES}
+    if any(given.values()):
+        runtime_env["env_vars"] = {name: value for name, value in given.items() if value}
+    return f"search-scaling sweep {shlex.quote(str(spec))}", runtime_env
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit a sweep to a Ray cluster's job server (what `ray job submit` does, validated first)."""
     from ray.job_submission import JobSubmissionClient
 
+    from search_scaling.store.locations import redact
     from search_scaling.sweep.spec import load_sweep
 
     sweep = load_sweep(args.spec)  # fail here, not on the cluster
-    entrypoint = f"search-scaling sweep {shlex.quote(str(args.spec))}"
-    for flag, value in (("--store", args.store), ("--ledger-url", args.ledger_url),
-                        ("--tracking-uri", args.tracking_uri)):  # fmt: skip
-        if value:
-            entrypoint += f" {flag} {shlex.quote(value)}"
+    entrypoint, runtime_env = submission(args.spec, args.store, args.ledger_url, args.tracking_uri)
     client = JobSubmissionClient(args.address)
-    job_id = client.submit_job(entrypoint=entrypoint,
-                               runtime_env={"working_dir": ".", "excludes": SUBMIT_EXCLUDES})  # fmt: skip
+    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+    address = redact(args.address)
     print(f"submitted sweep {sweep.name} ({len(sweep.cells)} cells) as job {job_id}")
-    print(f"follow: ray job logs --address {args.address} --follow {job_id}")
-    print(f"status: ray job status --address {args.address} {job_id}")
+    print(f"follow: ray job logs --address {address} --follow {job_id}")
+    print(f"status: ray job status --address {address} {job_id}")
     return 0
 
 
@@ -241,52 +327,113 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Where a sweep stands, from the store's runs table and the ledger."""
     from rich.console import Console
 
+    from search_scaling.store.locations import redact
     from search_scaling.sweep.progress import summary_table
 
-    stores = _stores(args)
+    stores = _stores(args, create=False)
     runs = stores.parquet.runs(sweep=args.sweep)
     if runs.empty:
-        raise ValueError(f"no runs of sweep {args.sweep!r} in store {stores.root}")
+        raise ValueError(f"no runs of sweep {args.sweep!r} in store {redact(stores.root)}")
     Console().print(summary_table(runs))
     print(dict(stores.ledger.counts(runs["run_hash"].tolist())))
-    return 0
+    _print_failures(stores, runs["run_hash"].tolist())
+    corrupt = _corrupt_parts(stores.parquet, args.sweep)
+    for path, error in corrupt:
+        print(f"corrupt curve part {path}: {error}", file=sys.stderr)
+    if corrupt:
+        print(f"{len(corrupt)} curve part(s) do not read back: those runs' curves are incomplete. Delete "
+              "the part(s) named above so that readers (report, pandas) skip their steps; a rerun does "
+              "not retrain a run the ledger has as finished, so to restore those steps retrain the "
+              "run(s) into a fresh store", file=sys.stderr)  # fmt: skip
+    return 1 if corrupt else 0
+
+
+def _corrupt_parts(parquet, sweep: str) -> list[tuple[str, str]]:
+    """(path, error) of every curve part of ``sweep`` that does not read back in full."""
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    selector = pafs.FileSelector(f"{parquet.root}/curves/sweep_id={sweep}", recursive=True,
+                                 allow_not_found=True)  # fmt: skip
+    bad = []
+    for info in parquet.fs.get_file_info(selector):
+        if info.type != pafs.FileType.File or not info.base_name.startswith("part-"):
+            continue
+        try:
+            pq.read_table(info.path, filesystem=parquet.fs)
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            bad.append((info.path, str(err).splitlines()[0]))
+    return bad
 
 
 def _table(args: argparse.Namespace):
+    """The table, with the --eval columns added and the --drop-highest rows dropped (rows keep their
+    labels, so errors can name them)."""
+    import pandas as pd
+
+    from analysis.checks import count
     from analysis.records import load_table
 
+    drop = count("--drop-highest", args.drop_highest)
     table = load_table(args.table)
     for expr in args.eval:  # e.g. "D = `Training FLOP` / (6 * `Model Size`)"
-        table = table.eval(expr)
-    if args.drop_highest:
-        table = table.sort_values(args.y if hasattr(args, "y") else args.loss).iloc[: -args.drop_highest]
+        try:
+            table = table.eval(expr)
+        except Exception as err:  # noqa: BLE001 -- pandas raises many kinds: syntax, names, types
+            raise ValueError(f"--eval {expr!r}: {type(err).__name__}: {err}") from None
+        if not isinstance(table, pd.DataFrame):
+            raise ValueError(f"--eval {expr!r} must add a column: NAME = EXPRESSION, e.g. "
+                             "\"D = `Training FLOP` / (6 * `Model Size`)\"")  # fmt: skip
+    if drop:
+        column = args.y if hasattr(args, "y") else args.loss
+        _columns(table, [column])
+        if drop >= len(table):
+            raise ValueError(f"--drop-highest {drop}: the table has only {len(table)} rows")
+        table = table.sort_values(column).iloc[:-drop]
     return table
 
 
 def _columns(table, names: list[str]):
+    """The named columns as finite floats; a missing or non-numeric column, or a NaN, is named."""
+    from analysis.checks import finite
+
     missing = [n for n in names if n not in table.columns]
     if missing:
         raise ValueError(f"column(s) {missing} not in the table; it has {list(table.columns)}")
-    return [table[n].to_numpy(float) for n in names]
+    out = []
+    for name in names:
+        try:
+            values = table[name].to_numpy(float)
+        except (TypeError, ValueError):
+            raise ValueError(f"column {name!r} is not numeric, e.g. {table[name].iloc[0]!r}") from None
+        out.append(finite(f"column {name!r}", values, table.index))
+    return out
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a scaling law to any table (CSV or Parquet) and print it (or JSON)."""
     import json
 
+    from analysis.checks import count, positive
     from analysis.fit import bootstrap, fit_form, holdout_largest, select
 
+    n_boot = count("--bootstrap", args.bootstrap)
+    if args.x2 and args.form != "chinchilla":
+        raise ValueError("--x2 is only for --form chinchilla (parameters N in --x, tokens D in --x2)")
     table = _table(args)
-    xs = [args.x] + ([args.x2] if args.x2 else [])
-    *cols, y = _columns(table, [*xs, args.y])
+    names = [args.x] + ([args.x2] if args.x2 else []) + [args.y]
+    *cols, y = [positive(f"column {n!r}", v, table.index) for n, v in zip(names, _columns(table, names))]
     X = np.column_stack(cols)
     if args.form == "chinchilla" and X.shape[1] != 2:
         raise ValueError("--form chinchilla needs --x (parameters N) and --x2 (tokens D)")
-    fit = select(X, y) if args.form == "auto" else fit_form(args.form, X, y)
-    if args.bootstrap:
-        bootstrap(fit, X, y, n=args.bootstrap)
-    if args.holdout_largest:
-        fit.holdout = holdout_largest(fit.form, X, y)
+    try:
+        fit = select(X, y) if args.form == "auto" else fit_form(args.form, X, y)
+        if n_boot:
+            bootstrap(fit, X, y, n=n_boot)
+        if args.holdout_largest:
+            fit.holdout = holdout_largest(fit.form, X, y)
+    except RuntimeError as err:  # no start converged: say so, no traceback
+        raise ValueError(str(err)) from None
     out = fit.to_json()
     if args.json:
         print(json.dumps(out, indent=1, default=float))
@@ -301,18 +448,34 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _n_eval(table, flag: str | None):
+    """--n-eval: a column of evaluation-example counts, or one count for every row."""
+    from analysis.checks import count, counts
+
+    if flag is None:
+        return None
+    if flag in table.columns:
+        (values,) = _columns(table, [flag])
+        return counts(f"--n-eval column {flag!r}", values, 1, table.index)
+    try:
+        value = float(flag)
+    except ValueError:
+        raise ValueError(f"--n-eval {flag!r}: not a column of the table nor a count of examples") from None
+    return count("--n-eval (evaluation examples per point)", value, minimum=1)
+
+
 def cmd_transition(args: argparse.Namespace) -> int:
     """Fit accuracy against loss: threshold, width, floor, ceiling, and transition or not."""
     import json
 
+    from analysis.checks import count, within
     from analysis.transitions import fit_transition
 
+    n_boot = count("--bootstrap", args.bootstrap)
     table = _table(args)
     loss, acc = _columns(table, [args.loss, args.acc])
-    n_eval = None
-    if args.n_eval is not None:
-        n_eval = table[args.n_eval].to_numpy(float) if args.n_eval in table.columns else float(args.n_eval)
-    result = fit_transition(loss, acc, n_eval=n_eval, n_boot=args.bootstrap)
+    within(f"column {args.acc!r}", acc, 0.0, 1.0, "accuracies", table.index)
+    result = fit_transition(loss, acc, n_eval=_n_eval(table, args.n_eval), n_boot=n_boot)
     out = result.to_json()
     if args.json:
         print(json.dumps(out, indent=1, default=float))
@@ -328,9 +491,11 @@ def cmd_transition(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write a sweep's report: index.html, PNG plots and fits.json."""
     from analysis.report import build_report
+    from search_scaling.store import Stores
 
-    store = args.store or "runs"
-    out = args.out or Path(store) / "reports" / args.sweep
+    store = Stores.locate(args.store, create=False)  # --store, $SEARCH_SCALING_STORE or ./runs
+    base = Path(store) if "://" not in store else Path.cwd()  # a remote store: the report goes here
+    out = args.out or base / "reports" / args.sweep
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
     tr = fits["accuracy_vs_loss"].get("transition", {})
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
@@ -411,8 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
     transition.set_defaults(func=cmd_transition)
     report = sub.add_parser("report", help="write a sweep's report (HTML, plots, fits.json)")
     report.add_argument("sweep")
-    report.add_argument("--store", help="store root (default ./runs)")
-    report.add_argument("--out", type=Path, help="default <store>/reports/<sweep>")
+    report.add_argument("--store", help="store root: a directory, file:///abs/path or s3://... (default "
+                        "$SEARCH_SCALING_STORE, else ./runs)")  # fmt: skip
+    report.add_argument("--out", type=Path, help="default <store>/reports/<sweep> (./reports/<sweep> for "
+                        "a remote store)")  # fmt: skip
     report.add_argument("--bootstrap", type=int, default=200, metavar="N")
     report.set_defaults(func=cmd_report)
     sync = sub.add_parser("mlflow-sync", help="backfill MLflow from the Parquet store")
@@ -437,8 +604,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:  # user-caused errors: one clear line, no traceback
-        print(f"search-scaling {args.command}: error: {err}", file=sys.stderr)
+    except ValueError as err:  # user-caused errors: one clear line, no traceback, no password
+        from search_scaling.store.locations import redact
+
+        print(f"search-scaling {args.command}: error: {redact(str(err))}", file=sys.stderr)
         return 2
 
 

@@ -5,11 +5,17 @@ single conditional UPDATE, atomic in SQLite and PostgreSQL, so two workers never
 A ``running`` cell whose heartbeat is older than ``stale_after_s`` is taken to be orphaned (its
 worker died) and may be claimed again; so may a cell whose claim carries the caller's own owner id
 (a retried Ray trial keeps its trial id).
+
+Fencing: every claim increments ``attempts`` and hands that number back as the claim's token.
+Heartbeats and ``finish`` only touch a row that is still ``running`` under the caller's token, so a
+worker whose claim was taken over (it stalled past the stale threshold) cannot overwrite the new
+owner: its next write raises `LostClaim`. `Heartbeat` beats from a thread, whatever the run is doing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 
 from sqlalchemy import (
@@ -22,6 +28,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    exc,
     insert,
     or_,
     select,
@@ -46,6 +53,11 @@ runs = Table(
 )
 
 
+class LostClaim(RuntimeError):
+    """This worker no longer holds the cell it was running: another worker took it over (the claim's
+    heartbeat went stale) or the driver released it. The worker must stop without writing."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -57,10 +69,13 @@ class Ledger:
         self.engine = create_engine(url, connect_args={"timeout": 60} if sqlite else {}, pool_pre_ping=True)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        _retry_on_race(lambda: metadata.create_all(self.engine))
 
     def ensure(self, sweep_id: str, run_hashes: list[str]) -> int:
         """Register cells as ``pending`` unless known; returns how many were new."""
+        return _retry_on_race(lambda: self._insert_new(sweep_id, run_hashes))
+
+    def _insert_new(self, sweep_id: str, run_hashes: list[str]) -> int:
         with self.engine.begin() as conn:
             known = set(conn.scalars(select(runs.c.run_hash).where(runs.c.run_hash.in_(run_hashes))))
             new = [{"run_hash": h, "sweep_id": sweep_id, "status": "pending", "attempts": 0,
@@ -69,8 +84,9 @@ class Ledger:
                 conn.execute(insert(runs), new)
         return len(new)
 
-    def claim(self, run_hash: str, owner: str, stale_after_s: float = 600.0) -> bool:
-        """Take a cell to run. False if it is finished or another live worker holds it."""
+    def claim(self, run_hash: str, owner: str, stale_after_s: float = 600.0) -> int | None:
+        """Take a cell to run. Returns the claim's attempt number (its fencing token, >= 1), or None
+        if the cell is finished or another live worker holds it."""
         now = _now()
         stale = now - dt.timedelta(seconds=stale_after_s)
         claimable = or_(
@@ -90,19 +106,46 @@ class Ledger:
             )  # fmt: skip
         )
         with self.engine.begin() as conn:
+            if conn.execute(stmt).rowcount != 1:
+                return None
+            # Same transaction: the row is locked by our UPDATE, so this is our own attempt number.
+            return conn.scalar(select(runs.c.attempts).where(runs.c.run_hash == run_hash))
+
+    def heartbeat(self, run_hash: str, attempt: int) -> bool:
+        """Mark a held claim alive; False (and nothing written) if ``attempt`` no longer holds it."""
+        with self.engine.begin() as conn:
+            stmt = update(runs).where(_held(run_hash, attempt)).values(heartbeat_at=_now())
             return conn.execute(stmt).rowcount == 1
 
-    def heartbeat(self, run_hash: str, owner: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(runs).where((runs.c.run_hash == run_hash) & (runs.c.owner == owner))
-                         .values(heartbeat_at=_now()))  # fmt: skip
+    def assert_held(self, run_hash: str, attempt: int) -> None:
+        """A heartbeat that raises `LostClaim` when ``attempt`` no longer holds the cell."""
+        if not self.heartbeat(run_hash, attempt):
+            raise LostClaim(self._lost(run_hash, attempt))
 
-    def finish(self, run_hash: str, status: str, error: str | None = None) -> None:
+    def finish(self, run_hash: str, status: str, error: str | None = None, *, attempt: int) -> None:
+        """End the claim ``attempt`` with ``status``; `LostClaim` if that claim was superseded."""
         if status not in STATUSES[2:]:
             raise ValueError(f"finish status must be one of {list(STATUSES[2:])}, got {status!r}")
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.run_hash == run_hash)
-                         .values(status=status, error=error, updated_at=_now()))  # fmt: skip
+            stmt = update(runs).where(_held(run_hash, attempt)).values(status=status, error=error,
+                                                                      updated_at=_now())  # fmt: skip
+            if conn.execute(stmt).rowcount != 1:
+                raise LostClaim(self._lost(run_hash, attempt))
+
+    def release(self, run_hash: str, owner: str, error: str = "interrupted") -> bool:
+        """End a cell still ``running`` under ``owner`` as ``failed`` with ``error`` (a driver that
+        is stopping releases the cells its workers could not); a later run retrains it. Its worker,
+        if still alive, is fenced out at its next write. True if the cell was released."""
+        with self.engine.begin() as conn:
+            held = (runs.c.run_hash == run_hash) & (runs.c.status == "running") & (runs.c.owner == owner)
+            stmt = update(runs).where(held).values(status="failed", error=error, updated_at=_now())
+            return conn.execute(stmt).rowcount == 1
+
+    def _lost(self, run_hash: str, attempt: int) -> str:
+        row = self.get(run_hash) or {}
+        return (f"run {run_hash}: attempt {attempt} no longer holds the cell (ledger: status "
+                f"{row.get('status')!r}, attempt {row.get('attempts')}, owner {row.get('owner')!r}); "
+                "stopped without writing")  # fmt: skip
 
     def get(self, run_hash: str) -> dict | None:
         with self.engine.connect() as conn:
@@ -114,6 +157,13 @@ class Ledger:
             rows = conn.execute(select(runs.c.run_hash, runs.c.status).where(runs.c.run_hash.in_(run_hashes)))
             return dict(rows.all())
 
+    def errors(self, run_hashes: list[str]) -> dict[str, str]:
+        """{run hash: recorded error} of the ``failed`` cells among ``run_hashes``."""
+        with self.engine.connect() as conn:
+            failed = (runs.c.run_hash.in_(run_hashes)) & (runs.c.status == "failed")
+            rows = conn.execute(select(runs.c.run_hash, runs.c.error).where(failed))
+            return {h: e or "(no error recorded)" for h, e in rows.all()}
+
     def counts(self, run_hashes: list[str]) -> Counter:
         found = self.statuses(run_hashes)
         return Counter(found.get(h, "pending") for h in run_hashes)
@@ -121,6 +171,54 @@ class Ledger:
     def is_finished(self, run_hash: str) -> bool:
         row = self.get(run_hash)
         return row is not None and row["status"] in FINISHED
+
+
+def _held(run_hash: str, attempt: int):
+    """The fencing condition: the cell is still running under the claim numbered ``attempt``."""
+    return (runs.c.run_hash == run_hash) & (runs.c.status == "running") & (runs.c.attempts == attempt)
+
+
+def _retry_on_race(fn, tries: int = 3):
+    """Two drivers on a fresh ledger both see a table (or a cell) missing and both create it; the
+    loser's error is harmless, and trying again sees what the winner wrote."""
+    for i in range(tries):
+        try:
+            return fn()
+        except (exc.IntegrityError, exc.OperationalError, exc.ProgrammingError):
+            if i == tries - 1:
+                raise
+
+
+class Heartbeat:
+    """Beats a held claim every ``interval`` seconds from a daemon thread while the run holds it,
+    whatever the run is doing (set-up, a long evaluation, a checkpoint), so a live cell never looks
+    stale. When a beat finds the claim gone, ``lost`` turns True and beating stops (the run checks
+    ``lost`` every batch). Used as a context manager around the claimed work."""
+
+    def __init__(self, ledger: Ledger, run_hash: str, attempt: int, interval: float):
+        self.ledger, self.run_hash, self.attempt, self.interval = ledger, run_hash, attempt, interval
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_hash}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)  # a beat stuck on a locked database is harmless: it is fenced
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            # The ledger briefly unreachable: keep beating; if the claim goes stale meanwhile, the
+            # run's next fenced write raises LostClaim.
+            try:
+                if not self.ledger.heartbeat(self.run_hash, self.attempt):
+                    self.lost = True
+                    return
+            except Exception:  # noqa: BLE001
+                continue
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -3,25 +3,47 @@
 One experiment per sweep, a parent run per sweep and a child run per cell, each found again by its
 ``search_scaling.run_hash`` tag (so every call here is idempotent). Metrics go in batches; a child's
 ``search_scaling.logged_step`` tag records how far its curve was logged, so a replayed flush after a
-retry, or `sync_from_store`, logs only what is missing. Writes retry with backoff (SQLite lock
-contention); if MLflow stays unreachable the error is raised to `SafeMirror`, which turns it into a
-warning so that training goes on.
+retry, or `sync_from_store`, logs only what is missing.
+
+The mirror is a convenience, so it gets a time budget of seconds: MLflow's own HTTP defaults (7
+retries with backoff up to 120 s, 120 s time-outs) can hold one call for four minutes. Against a
+server, MLflow's retries are the only ones (bounded by `HTTP_BUDGET`); against a database, writes
+retry here (SQLite lock contention) after a bounded first connection. The first call that fails
+anyway turns the mirror off for the rest of the process (`MirrorUnavailable`, password redacted),
+which `SafeMirror` turns into one warning so that training goes on; `search-scaling mlflow-sync`
+backfills later. A SQLite file deleted or replaced under a live mirror is such a failure too:
+MLflow would go on writing into the deleted file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
+from functools import cached_property
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from search_scaling.store.locations import redact
 
 HASH_TAG = "search_scaling.run_hash"
 STEP_TAG = "search_scaling.logged_step"
 SWEEP_TAG = "search_scaling.sweep_id"
 BATCH = 1000  # MLflow's limit on metrics per log_batch
+# Read by MLflow at every request; values already in the environment win. Worst case per call:
+# 3 attempts x 10 s time-out + 1-2 s backoff against an unroutable host; a closed port: about 2 s.
+HTTP_BUDGET = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}  # fmt: skip
+DB_CONNECT_TIMEOUT_S = 10  # a database-backed MLflow: MLflow itself retries a refused engine ~100 s
+
+
+class MirrorUnavailable(RuntimeError):
+    """MLflow failed within the mirror's budget; the mirror is off for the rest of this process.
+    The message carries no password (and no chained cause that would)."""
 
 
 def default_tracking_uri(store_root: str | Path) -> str:
@@ -53,21 +75,46 @@ class Mirror:
     def __init__(self, tracking_uri: str, artifact_root: str | Path | None = None):
         self.tracking_uri = tracking_uri
         self.artifact_root = Path(artifact_root).resolve() if artifact_root else None
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.remote = tracking_uri.startswith(("http://", "https://"))
+        self.down: str | None = None  # why the mirror is off; every later call fails at once
+        self.announced = False  # whether a `SafeMirror` has warned about it (once per process)
+        self._db_file = _sqlite_file(tracking_uri)
+        self._db_identity: tuple | None = None
+        if self.remote:
+            for name, value in HTTP_BUDGET.items():
+                os.environ.setdefault(name, value)
+        if self._db_file is not None:  # the schema migrations run here, where `Stores` serialises them
+            try:
+                self.client  # noqa: B018
+                self._db_identity = _identity(self._db_file)
+            except Exception as err:  # noqa: BLE001 -- raised by the first call, inside SafeMirror
+                self.down = _why(err)
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        """Created on first use (inside `_call`'s budget), except for SQLite (in ``__init__``)."""
+        if not self.remote and self._db_file is None:
+            _probe_database(self.tracking_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri)
 
     # -- experiment and runs (idempotent) ------------------------------------------------------------
     def experiment(self, sweep_id: str) -> str:
-        found = retrying(self.client.get_experiment_by_name, sweep_id)
+        found = self._call("get_experiment_by_name", sweep_id)
         if found is not None:
             return found.experiment_id
         location = (self.artifact_root / sweep_id).as_uri() if self.artifact_root else None
+        return self._call(self._create_experiment, sweep_id, location)
+
+    def _create_experiment(self, sweep_id: str, location: str | None) -> str:
         try:
-            return retrying(self.client.create_experiment, sweep_id, artifact_location=location)
-        except Exception:  # another process created it first
+            return self.client.create_experiment(sweep_id, artifact_location=location)
+        except MlflowException as err:  # another process created it first
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
             return self.client.get_experiment_by_name(sweep_id).experiment_id
 
     def _find(self, experiment_id: str, run_hash: str):
-        runs = retrying(self.client.search_runs, [experiment_id], f"tags.`{HASH_TAG}` = '{run_hash}'")
+        runs = self._call("search_runs", [experiment_id], f"tags.`{HASH_TAG}` = '{run_hash}'")
         return runs[0] if runs else None
 
     def parent_run(self, sweep_id: str, summary: dict | None = None) -> str:
@@ -75,10 +122,10 @@ class Mirror:
         run = self._find(exp, f"sweep:{sweep_id}")
         if run is None:
             tags = {HASH_TAG: f"sweep:{sweep_id}", SWEEP_TAG: sweep_id}
-            run = retrying(self.client.create_run, exp, tags=tags, run_name=f"sweep {sweep_id}")
+            run = self._call("create_run", exp, tags=tags, run_name=f"sweep {sweep_id}")
         if summary:  # tags, not params: a grown grid changes them, and params are write-once
-            tags = [RunTag(f"sweep.{k}", v[:5000]) for k, v in flatten("", summary).items()][:100]
-            retrying(self._log, run.info.run_id, tags=tags)
+            tags = [RunTag(f"sweep.{k}", redact(v)[:5000]) for k, v in flatten("", summary).items()][:100]
+            self._call(self._log, run.info.run_id, tags=tags)
         return run.info.run_id
 
     def child_run(self, sweep_id: str, run_hash: str, name: str, spec: dict, tags: dict) -> str:
@@ -88,40 +135,90 @@ class Mirror:
             return run.info.run_id
         parent = self.parent_run(sweep_id)
         all_tags = {HASH_TAG: run_hash, SWEEP_TAG: sweep_id, STEP_TAG: "-1", "mlflow.parentRunId": parent,
-                    **{f"search_scaling.{k}": str(v) for k, v in tags.items()}}  # fmt: skip
-        run = retrying(self.client.create_run, exp, tags=all_tags, run_name=name)
-        params = [Param(k, v[:6000]) for k, v in flatten("", spec).items()]
+                    **{f"search_scaling.{k}": redact(v) for k, v in tags.items()}}  # fmt: skip
+        run = self._call("create_run", exp, tags=all_tags, run_name=name)
+        params = [Param(k, redact(v)[:6000]) for k, v in flatten("", spec).items()]
         for lo in range(0, len(params), 100):
-            retrying(self._log, run.info.run_id, params=params[lo : lo + 100])
+            self._call(self._log, run.info.run_id, params=params[lo : lo + 100])
         return run.info.run_id
 
     # -- curves and the end of a run -------------------------------------------------------------------
     def log_curves(self, run_id: str, rows: list[dict], start_ms: int | None = None) -> int:
         """Log rows with steps past the run's logged_step tag; returns how many were logged."""
-        run = retrying(self.client.get_run, run_id)
+        run = self._call("get_run", run_id)
         done = int(run.data.tags.get(STEP_TAG, "-1"))
         fresh = [r for r in rows if r["step"] > done]
         if not fresh:
             return 0
         if run.info.status != "RUNNING":
-            retrying(self.client.update_run, run_id, status="RUNNING")
+            self._call("update_run", run_id, status="RUNNING")
         base = start_ms if start_ms is not None else run.info.start_time
         metrics = [Metric(f"{r['split']}/{r['metric']}", r["value"], base + int(1000 * r["wall_time"]),
                           r["step"]) for r in fresh]  # fmt: skip
         for lo in range(0, len(metrics), BATCH):
-            retrying(self._log, run_id, metrics=metrics[lo : lo + BATCH])
-        retrying(self._log, run_id, tags=[RunTag(STEP_TAG, str(max(r["step"] for r in fresh)))])
+            self._call(self._log, run_id, metrics=metrics[lo : lo + BATCH])
+        self._call(self._log, run_id, tags=[RunTag(STEP_TAG, str(max(r["step"] for r in fresh)))])
         return len(fresh)
 
     def finish(self, run_id: str, status: str, final: dict | None = None, artifacts: dict | None = None):
         if final:
             tags = [RunTag(f"final.{k}", f"{v:.6g}") for k, v in final.items()]
-            retrying(self._log, run_id, tags=tags[:100])
+            self._call(self._log, run_id, tags=tags[:100])
         for name, text in (artifacts or {}).items():
-            retrying(self.client.log_text, run_id, text, name)
+            self._call("log_text", run_id, text, name)
         mlflow_status = {"done": "FINISHED", "diverged": "FAILED", "failed": "FAILED"}.get(status, "KILLED")
-        retrying(self.client.set_tag, run_id, "search_scaling.status", status)
-        retrying(self.client.set_terminated, run_id, mlflow_status)
+        self._call("set_tag", run_id, "search_scaling.status", status)
+        self._call("set_terminated", run_id, mlflow_status)
 
     def _log(self, run_id: str, metrics=(), params=(), tags=()) -> None:
         self.client.log_batch(run_id, metrics=metrics, params=params, tags=tags, synchronous=True)
+
+    # -- the budget ----------------------------------------------------------------------------------
+    def _call(self, fn, *args, **kwargs):
+        """``fn`` (a callable, or the name of a client method) within the budget. A server gets
+        MLflow's bounded HTTP retries only; a database gets a few retries here (lock contention)."""
+        if self.down is not None:
+            raise MirrorUnavailable(self.down)
+        if self._db_identity is not None and _identity(self._db_file) != self._db_identity:
+            self.down = f"the MLflow database {self._db_file} was deleted or replaced"
+            raise MirrorUnavailable(self.down)
+        try:
+            call = getattr(self.client, fn) if isinstance(fn, str) else fn
+            return retrying(call, *args, attempts=1 if self.remote else 6, **kwargs)
+        except Exception as err:  # noqa: BLE001 -- whatever MLflow raised, the mirror is off
+            self.down = _why(err)
+            raise MirrorUnavailable(self.down) from None
+
+
+def _why(err: Exception) -> str:
+    """One line, no password: the exception's type and the first line of its message."""
+    first = next((line for line in str(err).splitlines() if line.strip()), "")
+    return redact(f"{type(err).__name__}: {first}")
+
+
+def _sqlite_file(uri: str) -> str | None:
+    """The database file of a ``sqlite:///path`` URI (None for servers, other databases, memory)."""
+    path = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
+    return path.split("?")[0] if path and not path.startswith(":memory:") else None
+
+
+def _identity(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _probe_database(uri: str) -> None:
+    """One connection with a time-out before MLflow's own engine (which retries a refused
+    connection for about 100 s): a database that is down costs seconds."""
+    import sqlalchemy
+
+    timeout = {"connect_timeout": DB_CONNECT_TIMEOUT_S} if uri.startswith(("postgresql", "mysql")) else {}
+    engine = sqlalchemy.create_engine(uri, connect_args=timeout)
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()

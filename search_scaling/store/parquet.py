@@ -5,6 +5,9 @@ renamed; on an object store a PUT is atomic by itself, so the object is written 
 parts are named by their step range, and a flush that starts at step ``first`` first removes the
 run's parts starting at or after ``first``: those can only be leftovers of an attempt that crashed
 after flushing but before its checkpoint, and the replay rewrites them.
+
+Temporary names carry the writer's tag (the claim's attempt number, ``a3``) so that an attempt can
+remove its own temporaries, and a new attempt those its dead predecessors left.
 """
 
 from __future__ import annotations
@@ -40,29 +43,47 @@ class ParquetStore:
         return f"{self.root}/{table}/sweep_id={_safe(sweep_id)}/run_hash={_safe(run_hash)}"
 
     # -- writing -------------------------------------------------------------------------------------
-    def write_curves(self, sweep_id: str, run_hash: str, rows: list[dict], first: int, last: int) -> str:
-        """Rows of steps ``first..last`` of one run; replaces what an earlier attempt left there."""
+    def write_curves(self, sweep_id: str, run_hash: str, rows: list[dict], first: int, last: int,
+                     tag: str = "") -> str:  # fmt: skip
+        """Rows of steps ``first..last`` of one run; replaces what an earlier attempt left there.
+        ``tag`` names the writer in temporary file names."""
         table = pa.Table.from_pylist(rows, schema=CURVES_SCHEMA)
         directory = self._dir("curves", sweep_id, run_hash)
         for stale in self._parts(directory):
             if _part_first(stale) >= first:
                 self.fs.delete_file(f"{directory}/{stale}")
-        return self._write(table, directory, PART.format(first=first, last=last))
+        return self._write(table, directory, PART.format(first=first, last=last), tag)
 
-    def write_run(self, sweep_id: str, run_hash: str, row: dict) -> str:
+    def write_run(self, sweep_id: str, run_hash: str, row: dict, tag: str = "") -> str:
         table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
-        return self._write(table, self._dir("runs", sweep_id, run_hash), "run.parquet")
+        return self._write(table, self._dir("runs", sweep_id, run_hash), "run.parquet", tag)
 
-    def _write(self, table: pa.Table, directory: str, name: str) -> str:
+    def _write(self, table: pa.Table, directory: str, name: str, tag: str = "") -> str:
         self.fs.create_dir(directory, recursive=True)
         final = f"{directory}/{name}"
         if not self.local:
             pq.write_table(table, final, filesystem=self.fs)
             return final
-        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
-        pq.write_table(table, tmp, filesystem=self.fs)
-        self.fs.move(tmp, final)  # rename(2): readers see the old file or the new one, never half
+        tmp = f"{directory}/.{name}.{tag}-{uuid.uuid4().hex}.tmp"
+        try:
+            pq.write_table(table, tmp, filesystem=self.fs)
+            self.fs.move(tmp, final)  # rename(2): readers see the old file or the new one, never half
+        except BaseException:  # Ctrl-C or a failed write: leave no temporary behind
+            _remove_quietly(self.fs, tmp)
+            raise
         return final
+
+    def remove_temporaries(self, sweep_id: str, run_hash: str, tag: str | None = None) -> int:
+        """Remove a run's temporary files: those of writer ``tag``, or all (``None``: a new attempt
+        clears what dead attempts left). Returns how many were removed."""
+        removed = 0
+        for table in ("runs", "curves"):
+            directory = self._dir(table, sweep_id, run_hash)
+            info = self.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+            for f in info:
+                if _is_temporary(f.base_name, tag):
+                    removed += _remove_quietly(self.fs, f.path)
+        return removed
 
     def _parts(self, directory: str) -> list[str]:
         info = self.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
@@ -108,6 +129,20 @@ def _filters(**values):
         term = ds.field(key) == (str(value) if key in PARTITION_KEYS else value)
         expr = term if expr is None else expr & term
     return expr if expr is not None else ds.scalar(True)
+
+
+def _is_temporary(name: str, tag: str | None) -> bool:
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    return tag is None or f".{tag}-" in name
+
+
+def _remove_quietly(fs, path: str) -> int:
+    try:
+        fs.delete_file(path)
+        return 1
+    except OSError:  # already gone (moved into place, or removed by another)
+        return 0
 
 
 def _part_first(name: str) -> int:

@@ -56,6 +56,7 @@ RUNS_SCHEMA = pa.schema(
         pa.field("final_json", pa.string()),  # last evaluation's metrics
         pa.field("spec_json", pa.string()),  # the resolved RunSpec
         pa.field("code_version", pa.string()),
+        pa.field("error", pa.string()),  # why a failed run failed ("interrupted" for Ctrl-C); else null
     ],
     metadata={"search_scaling.schema_version": str(STORE_SCHEMA_VERSION)},
 )

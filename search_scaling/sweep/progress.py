@@ -54,7 +54,7 @@ def summary_table(runs) -> Table:
     for col in ("task", "size", "model", "params", "seed", "status", "steps", "loss", "exact", "seconds"):
         table.add_column(col, justify="right")
     for row in runs.sort_values(["task", "task_size", "params_nonembed", "seed"]).itertuples(index=False):
-        final = json.loads(row.final_json) if row.final_json else {}
+        final = json.loads(row.final_json) if isinstance(row.final_json, str) else {}  # NaN: none
         table.add_row(row.task, str(row.task_size), row.model, f"{row.params_nonembed:,}", str(row.seed),
                       row.status, _fmt(row.steps, "d"), _fmt(final.get("loss")), _fmt(final.get("exact")),
                       _fmt(row.train_seconds, ".0f"))  # fmt: skip

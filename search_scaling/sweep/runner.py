@@ -6,6 +6,9 @@ cannot change the search space) add nothing; tasks reuse worker processes (torch
 per worker, not once per trial), retry on worker death (`max_retries`) and on errors
 (`retry_exceptions`), and accept fractional GPUs. A retried task carries the same owner id, so
 the ledger lets it back in, and it resumes from the run's last checkpoint.
+
+Ctrl-C: the driver cancels its tasks (each worker ends its cell ``failed`` "interrupted" and removes
+its temporaries), then releases whatever cell a worker could not; a rerun trains them again.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 from search_scaling.store import Stores
-from search_scaling.store.ledger import FINISHED
+from search_scaling.store.ledger import FINISHED, LostClaim
+from search_scaling.store.recorder import STALE_AFTER_S, first_use_lock
+from search_scaling.sweep.resources import check_resources
 from search_scaling.sweep.spec import SweepSpec
 
-STALE_AFTER_S = 30.0  # a "running" cell with no heartbeat for this long (3 beats) has lost its worker
 BUSY_RETRY_S = 10.0
+CANCEL_WAIT_S = 30.0  # how long a stopping driver waits for its workers to release their cells
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,11 @@ def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpo
     stores = _WORKER_STORES.setdefault(locations, Stores(*locations))
     spec = RunSpec.from_dict(__import__("json").loads(spec_json))
     start = time.perf_counter()
-    result = record_run(spec, stores, owner=owner, stale_after_s=STALE_AFTER_S,
-                        checkpoint_every_s=checkpoint_every_s)  # fmt: skip
+    try:
+        result = record_run(spec, stores, owner=owner, stale_after_s=STALE_AFTER_S,
+                            checkpoint_every_s=checkpoint_every_s)  # fmt: skip
+    except LostClaim:  # another worker holds the cell now: not an error, and not worth a retry
+        result = None
     if result is None:
         row = stores.ledger.get(spec.run_hash)
         status = row["status"] if row and row["status"] in FINISHED else "busy"
@@ -68,9 +76,11 @@ def prepare(sweep: SweepSpec, stores: Stores) -> list:
     """Driver-side set-up before any worker starts: ledger rows, the MLflow database, experiment
     and parent run (concurrent first use of a SQLite file races its migrations)."""
     stores.ledger.ensure(sweep.name, sweep.run_hashes)
-    if stores.mirror is not None:
-        try:
-            stores.mirror.parent_run(sweep.name, {"cells": len(sweep.cells), "spec": sweep.path})
+    if stores.tracking_uri is not None:
+        try:  # creating the client belongs inside: it is what first touches the database
+            mirror = stores.mirror
+            with first_use_lock(stores.tracking_uri):  # two drivers at once: one parent run
+                mirror.parent_run(sweep.name, {"cells": len(sweep.cells), "spec": sweep.path})
         except Exception as err:  # noqa: BLE001 -- MLflow down: the sweep still runs
             print(f"warning: MLflow unavailable ({err}); run `search-scaling mlflow-sync` later")
     statuses = stores.ledger.statuses(sweep.run_hashes)
@@ -88,6 +98,7 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
         # A local Ray unless an address (or RAY_ADDRESS, as in `ray job submit`) names a cluster.
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
                  log_to_driver=False, runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
+    check_resources(sweep)  # an impossible request: one error now, not a wait forever at start-up
     res = sweep.resources
     task = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=sweep.retries,
                       retry_exceptions=True)(run_cell)  # fmt: skip
@@ -96,12 +107,28 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
     ray.get([warm.remote() for _ in range(lanes)])
     driver = uuid.uuid4().hex[:8]
     queue, running, outcomes = list(todo), {}, []
+    try:
+        _schedule(ray, task, sweep, stores, driver, queue, running, outcomes, progress)
+    except KeyboardInterrupt:
+        _stop(ray, running, stores, lambda spec: _owner(sweep, driver, spec))
+        raise
+    return stores.ledger.counts(sweep.run_hashes)
+
+
+def _owner(sweep: SweepSpec, driver: str, spec) -> str:
+    return f"{sweep.name}:{driver}:{spec.run_hash}"
+
+
+def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: list, running: dict,
+              outcomes: list, progress) -> None:  # fmt: skip
+    """Keep ``max_concurrent`` tasks in flight until every queued cell has an outcome."""
+    res = sweep.resources
     while queue or running:
         while queue and len(running) < sweep.max_concurrent:
             spec = queue.pop(0)
-            owner = f"{sweep.name}:{driver}:{spec.run_hash}"
             locations = (stores.root, stores.ledger_url, stores.tracking_uri)
-            args = (spec.to_json(), locations, owner, int(res.cpus), sweep.checkpoint_every_s)
+            args = (spec.to_json(), locations, _owner(sweep, driver, spec), int(res.cpus),
+                    sweep.checkpoint_every_s)  # fmt: skip
             running[task.remote(*args)] = spec
         ready, _ = ray.wait(list(running), num_returns=1, timeout=2.0)
         for ref in ready:
@@ -114,7 +141,17 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
             outcomes.append(outcome)
         if progress is not None:
             progress(stores.ledger.counts(sweep.run_hashes), outcomes, len(running))
-    return stores.ledger.counts(sweep.run_hashes)
+
+
+def _stop(ray, running: dict, stores: Stores, owner_of) -> list[str]:
+    """Ctrl-C: cancel the tasks in flight (in each worker a KeyboardInterrupt ends its cell
+    "interrupted" and removes its temporaries), wait a little for them, then release the cells a
+    worker did not. Returns the run hashes released here."""
+    for ref in running:
+        ray.cancel(ref)  # not force: the worker gets KeyboardInterrupt and cleans up
+    ray.wait(list(running), num_returns=len(running), timeout=CANCEL_WAIT_S)
+    return [spec.run_hash for spec in running.values()
+            if stores.ledger.release(spec.run_hash, owner_of(spec), "interrupted")]  # fmt: skip
 
 
 def _outcome(ray, ref, spec) -> CellOutcome:

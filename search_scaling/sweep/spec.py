@@ -15,23 +15,28 @@
     checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
 
 Every problem is reported at once, each with the file, the field path and what is allowed, before
-anything expensive starts.
+anything expensive starts. Types are strict: integers are integers (``steps: 40.7`` is an error, not
+40 steps), lists are lists, NaN and infinity are rejected, and a key repeated in one mapping is an
+error (plain YAML keeps the last one silently). ``1e-3`` is read as a number (YAML 1.2), not text.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
 
-from search_scaling.training.spec import RunSpec
+from search_scaling.tasks import get_task
+from search_scaling.training.spec import RunSpec, field_problem
 
 TOP_LEVEL = ("name", "description", "tasks", "models", "seeds", "grid", "zip", "training", "budget",
              "resources", "max_concurrent", "retries", "checkpoint_every_s")  # fmt: skip
 BUDGETS = ("steps", "tokens", "tokens_per_param", "flops")
+INT_BUDGETS = ("steps", "tokens")
 AXIS_FIELDS = ("task", "size", "task_options", "model", "seed")  # set by tasks / models / seeds
 NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "sweep")
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in NOT_TRAINING)
@@ -65,13 +70,43 @@ class SweepSpec:
         return [c.run_hash for c in self.cells]
 
 
+class StrictLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that rejects a key repeated in one mapping (naming the key and both lines)
+    and reads YAML 1.2 floats such as ``1e-3`` as numbers (YAML 1.1 reads them as text)."""
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = lines.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} on line {key_node.start_mark.line + 1} (first on "
+                    f"line {first.line + 1}); a key may appear once", key_node.start_mark)  # fmt: skip
+        return super().construct_mapping(node, deep)
+
+
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
     path = str(path)
     try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.load(f, Loader=StrictLoader)  # noqa: S506 -- a SafeLoader subclass
     except FileNotFoundError:
         raise SpecError(path, ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(path, [f"cannot read it as a text file ({err})"]) from None
     except yaml.YAMLError as err:
         raise SpecError(path, [f"not valid YAML: {err}"]) from None
     return parse_sweep(raw, path)
@@ -85,35 +120,75 @@ def parse_sweep(raw, path: str = "<sweep>") -> SweepSpec:
     name = raw.get("name")
     if not isinstance(name, str) or not name or any(c in name for c in "/\\= "):
         problems.append(f"name: required, a non-empty string without '/', '\\', '=' or spaces, got {name!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        problems.append(f"description: a string, got {description!r}")
     axes = _axes(raw, problems)
     budget = _budget(raw.get("budget"), problems)
-    training = _training(raw.get("training", {}), problems)
+    training = _training({} if raw.get("training") is None else raw["training"], problems)
     resources = _resources(raw.get("resources", {}), problems)
     max_concurrent = _positive_int(raw, "max_concurrent", 2, problems)
     retries = _positive_int(raw, "retries", 2, problems, minimum=0)
     every = raw.get("checkpoint_every_s", 30.0)
-    if isinstance(every, bool) or not isinstance(every, (int, float)) or every < 0:
-        problems.append(f"checkpoint_every_s: a number of seconds >= 0, got {every!r}")
+    if not _finite(every) or every < 0:
+        problems.append(f"checkpoint_every_s: a finite number of seconds >= 0, got {every!r}")
+    # Expand what is valid even when something else is not, so cell-level problems (a model option
+    # a size cannot take, ...) are reported in the same pass as the rest.
+    cells = _expand(axes, training, budget, name, problems) if budget else []
+    if not cells and not problems:
+        problems.append("the sweep has no cells")
     if problems:
         raise SpecError(path, problems)
-    cells = _expand(axes, training, budget, name, problems)
-    if problems:
-        raise SpecError(path, problems)
-    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, raw.get("description", ""),
-                     float(every))  # fmt: skip
+    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, description, float(every))
 
 
-# -- pieces ------------------------------------------------------------------------------------------
+# -- pieces: each appends its problems and returns only what is valid ---------------------------------
+def _finite(value) -> bool:
+    """A real number (not a bool, not NaN or infinity)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _axes(raw: dict, problems: list[str]) -> list[list[dict]]:
     """Each axis is a list of partial RunSpec field dicts; cells are their product."""
+    axes = [_tasks(raw, problems), _models(raw, problems), _seeds(raw, problems)]
+    zipped = _mapping(raw, "zip", problems, "{model: [L1-D8, L2-D16], lr: [1.0e-2, 3.0e-3]}")
+    for key, values in _mapping(raw, "grid", problems, "{lr: [1.0e-3, 3.0e-3]}").items():
+        if key in zipped:
+            problems.append(f"grid.{key}: also in zip; an axis is either a product or zipped")
+        else:
+            axes.append([{key: v} for v in _values(f"grid.{key}", key, values, problems)])
+    if zipped:
+        columns = {k: _values(f"zip.{k}", k, v, problems, allow=("model", "seed")) for k, v in zipped.items()}
+        lengths = {len(v) for v in zipped.values() if isinstance(v, list)}
+        if len(lengths) > 1:
+            problems.append(f"zip: every entry must be a list of the same length, got lengths "
+                            f"{ {k: len(v) for k, v in zipped.items() if isinstance(v, list)} }")  # fmt: skip
+        ok = len(lengths) == 1 and all(len(c) == len(zipped[k]) for k, c in columns.items())
+        axes = [a for a in axes if not (a and set(a[0]) <= set(zipped))]
+        axes.append([dict(zip(columns, values)) for values in zip(*columns.values())] if ok else [])
+    return axes
+
+
+def _tasks(raw: dict, problems: list[str]) -> list[dict]:
     tasks = []
     for i, entry in enumerate(_list(raw, "tasks", problems)):
         where = f"tasks[{i}]"
         if not isinstance(entry, dict) or set(entry) - {"task", "sizes", "options"} or "task" not in entry:
-            problems.append(f"{where}: must be a mapping with task, sizes and optional options")
+            problems.append(f"{where}: a mapping with task, sizes and optional options, got {entry!r}")
             continue
-        options = entry.get("options", {}) or {}
+        options = {} if entry.get("options") is None else entry["options"]
         sizes = entry.get("sizes")
+        if not isinstance(entry["task"], str):
+            problems.append(f"{where}.task: a task name (a string), got {entry['task']!r}")
+            continue
+        if not isinstance(options, dict):
+            problems.append(f"{where}.options: a mapping of task options, got {options!r}")
+            continue
+        try:  # the task and its options on their own, so their problems are said once, not per size
+            get_task(entry["task"], **options)
+        except (ValueError, TypeError) as err:  # TypeError: an option name that is not a string
+            problems.append(f"{where}.{'task' if str(err).startswith('unknown task') else 'options'}: {err}")
+            continue
         if not isinstance(sizes, list) or not sizes:
             problems.append(f"{where}.sizes: a non-empty list of problem sizes, got {sizes!r}")
             continue
@@ -127,41 +202,63 @@ def _axes(raw: dict, problems: list[str]) -> list[list[dict]]:
                     problems.append(f"{where}.sizes[{j}]: {err}")
                 continue
             tasks.append({"task": entry["task"], "size": size, "task_options": options})
+    return tasks
+
+
+def _models(raw: dict, problems: list[str]) -> list[dict]:
     models = []
     for i, model in enumerate(_list(raw, "models", problems)):
-        try:
-            RunSpec(model=model, size=3, steps=1)
-        except ValueError as err:
-            problems.append(f"models[{i}]: {err}")
-        models.append({"model": model})
-    seeds = [{"seed": s} for s in raw.get("seeds", [0])]
-    axes = [tasks, models, seeds]
-    zipped = raw.get("zip", {}) or {}
-    for key, values in (raw.get("grid", {}) or {}).items():
-        if key in zipped:
-            problems.append(f"grid.{key}: also in zip; an axis is either a product or zipped")
-        elif _check_field(f"grid.{key}", key, values, problems):
-            axes.append([{key: v} for v in values])
-    if zipped:
-        lengths = {len(v) for v in zipped.values() if isinstance(v, list)}
-        if len(lengths) != 1 or not all(isinstance(v, list) for v in zipped.values()):
-            problems.append(f"zip: every entry must be a list of the same length, got {zipped!r}")
+        problem = _model_problem(model)
+        if problem:
+            problems.append(f"models[{i}]: {problem}")
         else:
-            for key in zipped:
-                _check_field(f"zip.{key}", key, zipped[key], problems, allow=("model", "seed"))
-            axes = [a for a in axes if not (a and set(a[0]) <= set(zipped))]
-            axes.append([dict(zip(zipped, values)) for values in zip(*zipped.values())])
-    return axes
+            models.append({"model": model})
+    return models
 
 
-def _check_field(where: str, key: str, values, problems: list[str], allow=()) -> bool:
+def _model_problem(model) -> str | None:
+    try:
+        RunSpec(model=model, size=3, steps=1)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _seeds(raw: dict, problems: list[str]) -> list[dict]:
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        problems.append(f"seeds: a non-empty list of integers >= 0, e.g. [0, 1, 2], got {seeds!r}")
+        return []
+    bad = [f"seeds[{i}]: {p}" for i, s in enumerate(seeds) if (p := field_problem("seed", s))]
+    problems += bad
+    return [] if bad else [{"seed": s} for s in seeds]
+
+
+def _values(where: str, key: str, values, problems: list[str], allow=()) -> list:
+    """The valid values of a grid or zip axis (every bad one named: ``grid.lr[1]: lr must be ...``)."""
     if key not in RUN_FIELDS and key not in allow:
-        problems.append(f"{where}: not a training field; allowed: {', '.join(RUN_FIELDS)}")
-        return False
+        problems.append(f"{where}: not a training field; allowed: {', '.join((*RUN_FIELDS, *allow))}")
+        return []
     if not isinstance(values, list) or not values:
         problems.append(f"{where}: a non-empty list of values, got {values!r}")
-        return False
-    return True
+        return []
+    good = []
+    for i, value in enumerate(values):
+        problem = _model_problem(value) if key == "model" else field_problem(key, value)
+        if problem:
+            problems.append(f"{where}[{i}]: {problem}")
+        else:
+            good.append(value)
+    return good
+
+
+def _mapping(raw: dict, key: str, problems: list[str], example: str) -> dict:
+    value = {} if raw.get(key) is None else raw[key]
+    if not isinstance(value, dict):
+        problems.append(f"{key}: a mapping of training field -> list of values, e.g. {example}, "
+                        f"got {value!r}")  # fmt: skip
+        return {}
+    return value
 
 
 def _list(raw: dict, key: str, problems: list[str]) -> list:
@@ -177,8 +274,12 @@ def _budget(budget, problems: list[str]) -> dict:
         problems.append(f"budget: exactly one of {', '.join(BUDGETS)}, e.g. {{steps: 2000}}, got {budget!r}")
         return {}
     ((kind, value),) = budget.items()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        problems.append(f"budget.{kind}: a positive number, got {value!r}")
+    if kind in INT_BUDGETS and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        problems.append(f"budget.{kind}: a positive integer, got {value!r}")
+        return {}
+    if not _finite(value) or value <= 0:
+        problems.append(f"budget.{kind}: a positive finite number, got {value!r}")
+        return {}
     return {kind: value}
 
 
@@ -186,22 +287,31 @@ def _training(training, problems: list[str]) -> dict:
     if not isinstance(training, dict):
         problems.append(f"training: a mapping of training fields, got {training!r}")
         return {}
-    for key in training:
+    good = {}
+    for key, value in training.items():
         if key not in RUN_FIELDS:
             problems.append(f"training.{key}: not a training field; allowed: {', '.join(RUN_FIELDS)}")
-    return {k: v for k, v in training.items() if k in RUN_FIELDS}
+        elif problem := field_problem(key, value):
+            problems.append(f"training.{key}: {problem}")
+        else:
+            good[key] = value
+    return good
 
 
 def _resources(resources, problems: list[str]) -> Resources:
+    """Per trial; whether the machine or cluster can ever offer them is checked when Ray is up
+    (`search_scaling.sweep.resources`)."""
+    resources = {} if resources is None else resources
     if not isinstance(resources, dict) or set(resources) - {"cpus", "gpus"}:
         problems.append(f"resources: a mapping with cpus and/or gpus, got {resources!r}")
         return Resources()
     cpus, gpus = resources.get("cpus", 1.0), resources.get("gpus", 0.0)
-    if not isinstance(cpus, (int, float)) or cpus <= 0:
-        problems.append(f"resources.cpus: a positive number, got {cpus!r}")
-    if not isinstance(gpus, (int, float)) or gpus < 0 or (gpus > 1 and gpus != int(gpus)):
+    said = len(problems)
+    if not _finite(cpus) or cpus <= 0:
+        problems.append(f"resources.cpus: a positive number of CPUs, got {cpus!r}")
+    if not _finite(gpus) or gpus < 0 or (gpus > 1 and gpus != int(gpus)):
         problems.append(f"resources.gpus: 0, a fraction in (0, 1] or a whole number, got {gpus!r}")
-    return Resources(float(cpus), float(gpus))
+    return Resources(float(cpus), float(gpus)) if len(problems) == said else Resources()
 
 
 def _positive_int(raw: dict, key: str, default: int, problems: list[str], minimum: int = 1) -> int:
@@ -213,7 +323,7 @@ def _positive_int(raw: dict, key: str, default: int, problems: list[str], minimu
 
 
 def _expand(axes, training: dict, budget: dict, name: str, problems: list[str]) -> list[RunSpec]:
-    cells, seen = [], set()
+    cells, seen, failed = [], set(), {}
     for combo in itertools.product(*axes):
         fields_ = {k: v for part in combo for k, v in part.items()}
         where = ", ".join(f"{k}={v}" for k, v in fields_.items() if k != "task_options")
@@ -221,11 +331,14 @@ def _expand(axes, training: dict, budget: dict, name: str, problems: list[str]) 
             spec = RunSpec(**{**training, **fields_}, steps=1, sweep=name)
             spec = _apply_budget(spec, budget)
         except (ValueError, TypeError) as err:
-            problems.append(f"cell ({where}): {err}")
+            failed.setdefault(str(err), []).append(where)
             continue
         if spec.run_hash not in seen:  # identical cells (e.g. a zipped duplicate) run once
             seen.add(spec.run_hash)
             cells.append(spec)
+    for err, where in failed.items():  # one line per distinct problem, not one per cell
+        more = f" and {len(where) - 1} more cell(s)" if len(where) > 1 else ""
+        problems.append(f"cell ({where[0]}){more}: {err}")
     return cells
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from search_scaling.tasks.base import Task, TaskBatch
+from search_scaling.tasks.options import bool_option
 
 TASK_TOKEN = {"polynomial": 58, "parity": 59, "binary_copy": 60}
 EOI, EOS, VOCAB_SIZE = 62, 63, 64
@@ -33,7 +34,7 @@ class IterationTask(Task):
 
     def __init__(self, cot: bool = True, **kw):
         super().__init__(**kw)
-        self.cot = bool(cot)
+        self.cot = bool_option(self.name, "cot", cot)
 
     def vocabulary(self, size: int = 1) -> list[str]:
         names = {v: k for k, v in TASK_TOKEN.items()} | {EOI: "EoI", EOS: "EoS"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from search_scaling.tasks.base import Task, TaskBatch
+from search_scaling.tasks.options import int_option
 
 
 def _distinct(n: int, k: int, pool: int, rng: np.random.Generator) -> np.ndarray:
@@ -28,7 +29,7 @@ class Induction(Task):
 
     def __init__(self, n_vocab: int = 64, **kw):
         super().__init__(**kw)
-        self.n_vocab = int(n_vocab)
+        self.n_vocab = int_option(self.name, "n_vocab", n_vocab, 2)
         self.size_range = (2, self.n_vocab)
         self.pad_id = self.n_vocab  # lengths are fixed per size, so padding never appears in practice
 
@@ -70,7 +71,8 @@ class AssocRecall(Task):
 
     def __init__(self, n_keys: int = 32, n_values: int = 32, **kw):
         super().__init__(**kw)
-        self.n_keys, self.n_values = int(n_keys), int(n_values)
+        self.n_keys = int_option(self.name, "n_keys", n_keys, 1)
+        self.n_values = int_option(self.name, "n_values", n_values, 1)
         self.bos, self.query = self.n_keys + self.n_values, self.n_keys + self.n_values + 1
         self.size_range = (1, self.n_keys)
         self.pad_id = self.bos

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +34,24 @@ CHECKPOINT = "last.ckpt"
 # Fault injection for the sweep's fault tests (a diverging cell inside a real Ray sweep):
 # "<run-hash prefix>:<step>" makes that run's loss NaN from that step on. Unset in normal use.
 INJECT_NAN_ENV = "SEARCH_SCALING_INJECT_NAN"
-HEARTBEAT_S = 10.0
+# "<run-hash prefix>:setup" makes that run fail in its set-up, after its claim (the sweep's tests of
+# failures between claim and training). Unset in normal use.
+INJECT_FAULT_ENV = "SEARCH_SCALING_INJECT_FAULT"
 
 
 class CurveSink(Protocol):
     """Where curve rows go as a run checkpoints (the store). Rows of one flush cover the steps
     ``first..last``; a replay after a crash flushes the same range again, so a sink keyed by
-    range replaces instead of duplicating."""
+    range replaces instead of duplicating. A sink that holds a claim on the run raises `LostClaim`
+    from any call once another worker has taken the run over, which stops training."""
+
+    attempt: int  # the claim's attempt number: names this attempt's temporary files
 
     def write_curves(self, spec: RunSpec, rows: list[dict], first_step: int, last_step: int) -> None: ...
 
-    def heartbeat(self, spec: RunSpec) -> None:
-        """Called about every `HEARTBEAT_S` seconds while training: "this run is alive"."""
+    def check_claim(self, spec: RunSpec, ask_ledger: bool = False) -> None:
+        """Raise if the run's claim was lost: cheap (the heartbeat's latest answer) every batch,
+        a ledger round trip with ``ask_ledger`` before a checkpoint replaces the last one."""
 
 
 @dataclass
@@ -75,7 +84,7 @@ class RunTracker(L.Callback):
         self.nan_from = _injected_nan_step(spec)
         self.state = {"rows": [], "tokens": 0, "loss_sum": 0.0, "loss_n": 0, "elapsed": 0.0,
                       "flushed_to": -1, "status": "running"}  # fmt: skip
-        self._t0 = self._last_save = self._last_beat = time.perf_counter()
+        self._t0 = self._last_save = time.perf_counter()
 
     # -- Lightning hooks ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -100,9 +109,8 @@ class RunTracker(L.Callback):
         self.state["loss_sum"] += value
         self.state["loss_n"] += 1
         step = trainer.global_step
-        if self.sink is not None and time.perf_counter() - self._last_beat > HEARTBEAT_S:
-            self.sink.heartbeat(self.spec)
-            self._last_beat = time.perf_counter()
+        if self.sink is not None:  # a superseded run stops within a batch of its heartbeat noticing
+            self.sink.check_claim(self.spec)
         if step in self.schedule:
             self._evaluate(trainer, pl_module, step)
             if step == self.last_step or time.perf_counter() - self._last_save > self.checkpoint_every_s:
@@ -142,9 +150,14 @@ class RunTracker(L.Callback):
         self.state["elapsed"] = self._elapsed()
         if self.state["status"] == "running" and step == self.last_step:
             self.state["status"] = "done"
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # full state: optimizer, loops, callbacks
-        os.replace(tmp, self.ckpt_path)  # a kill mid-save leaves the previous checkpoint intact
+        tmp = self.ckpt_path.with_name(f".{CHECKPOINT}.{_tag(self.sink)}-{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            trainer.save_checkpoint(tmp, weights_only=False)  # full state: optimizer, loops, callbacks
+            if self.sink is not None:  # the save may take long: is this still our run?
+                self.sink.check_claim(self.spec, ask_ledger=True)
+            os.replace(tmp, self.ckpt_path)  # a kill mid-save leaves the previous checkpoint intact
+        finally:
+            tmp.unlink(missing_ok=True)  # moved into place, or abandoned (error, Ctrl-C, lost claim)
         self._last_save = time.perf_counter()
 
     def _elapsed(self) -> float:
@@ -175,6 +188,9 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     run_dir = Path(workdir).resolve() / spec.run_hash
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / CHECKPOINT
+    for leftover in run_dir.glob(f".{CHECKPOINT}.*.tmp"):  # of attempts that were killed mid-save
+        if not leftover.name.startswith(f".{CHECKPOINT}.{_tag(sink)}-"):
+            leftover.unlink(missing_ok=True)
     held_out, total, scale = plan or plan_run(spec)
     precision = resolve_precision(spec.precision)
 
@@ -190,7 +206,7 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
         limit_val_batches=0, callbacks=[tracker, *callbacks], default_root_dir=str(run_dir),
     )  # fmt: skip
     resume = ckpt if ckpt.exists() else None
-    trainer.fit(module, datamodule=StepData(spec, total), ckpt_path=resume, weights_only=True)
+    _fit(trainer, module, StepData(spec, total), resume)
     state = tracker.state
     if state["status"] == "running":  # the loop ended without reaching the last step
         raise RuntimeError(f"run {spec.run_hash}: training stopped at step {trainer.global_step} of {total}")
@@ -198,6 +214,35 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
     return RunResult(spec, state["status"], final, list(state["rows"]), ckpt, trainer.global_step,
                      state["tokens"], state["elapsed"], scale)  # fmt: skip
+
+
+def _fit(trainer: L.Trainer, module, data, resume) -> None:
+    """``trainer.fit`` with Ctrl-C kept a KeyboardInterrupt: Lightning turns it into ``sys.exit(1)``
+    and ignores SIGINT from then on, but the caller must know the run was interrupted (to release
+    its cell) and a second Ctrl-C must still work."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
+    except SystemExit as exit_:
+        if isinstance(exit_.__context__, KeyboardInterrupt):
+            raise exit_.__context__ from None
+        raise
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+
+
+def _tag(sink) -> str:
+    """This attempt's name in temporary file names: ``a<attempt>`` (``a0`` without a claim)."""
+    return f"a{getattr(sink, 'attempt', 0)}"
+
+
+def inject_fault(spec: RunSpec, point: str) -> None:
+    """Raise at ``point`` if `INJECT_FAULT_ENV` names this run and that point."""
+    prefix, _, at = os.environ.get(INJECT_FAULT_ENV, "").partition(":")
+    if prefix and spec.run_hash.startswith(prefix) and at == point:
+        raise RuntimeError(f"run {spec.run_hash}: fault injected at {point!r} by {INJECT_FAULT_ENV}")
 
 
 def _injected_nan_step(spec: RunSpec) -> float:

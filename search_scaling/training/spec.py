@@ -15,10 +15,14 @@ from functools import cached_property
 
 from search_scaling.models import ModelConfig, model_config
 from search_scaling.tasks import LOSS_MODES, Task, get_task
+from search_scaling.tasks.base import SIZE_SAMPLING
 
 SCHEMA_VERSION = 1
 PRECISIONS = ("auto", "32-true", "bf16-mixed")
 NOT_HASHED = ("sweep",)
+# Fields added after runs were recorded: left out of the hash while at their default, so the
+# identity (and the finished cells) of every earlier run is kept.
+HASHED_UNLESS_DEFAULT = {"train_options": {}}
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,10 @@ class RunSpec:
     """One cell of a grid. Exactly one of ``steps`` / ``tokens`` sets the budget (tokens are real,
     non-padding tokens; they are turned into steps with the mean length of the held-out set).
 
-    ``train_sampling`` (fixed | uniform | k2) mixes problem sizes up to ``size`` in training only;
-    evaluation is always on the task as defined (its own sampling) at ``size``."""
+    ``train_sampling`` (fixed | uniform | k2) mixes problem sizes up to ``size`` in training only,
+    and ``train_options`` override task options in training only (e.g. ``{endpoints: balanced}``:
+    train on balanced mazes, evaluate on the task as defined); evaluation is always on the task as
+    defined (its own options and sampling) at ``size``."""
 
     task: str = "maze"
     size: int = 5
@@ -46,6 +52,7 @@ class RunSpec:
     beta2: float = 0.98
     grad_clip: float = 1.0
     train_sampling: str | None = None
+    train_options: dict = field(default_factory=dict)
     loss_mask: str = "answer_only"
     mask_switch: float = 0.5
     eval_points: int = 24
@@ -63,7 +70,10 @@ class RunSpec:
 
     # -- identity ----------------------------------------------------------------------------------
     def hashed_fields(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in NOT_HASHED}
+        return {
+            k: v for k, v in asdict(self).items()
+            if k not in NOT_HASHED and not (k in HASHED_UNLESS_DEFAULT and v == HASHED_UNLESS_DEFAULT[k])
+        }  # fmt: skip
 
     @cached_property
     def run_hash(self) -> str:
@@ -74,6 +84,8 @@ class RunSpec:
         """A 63-bit seed for ``purpose``. ``data_only`` seeds depend on the task, its size and the
         seed but not on the model or optimiser, so every model size of a cell sees the same data."""
         keys = ("task", "task_options", "size", "seed", "train_sampling") if data_only else None
+        if data_only and self.train_options:
+            keys += ("train_options",)
         values = self.hashed_fields() if keys is None else {k: getattr(self, k) for k in keys}
         return _seed({"purpose": purpose, **values})
 
@@ -84,9 +96,12 @@ class RunSpec:
 
     @cached_property
     def train_task(self) -> Task:
-        if self.train_sampling is None:
+        if self.train_sampling is None and not self.train_options:
             return self.task_obj
-        return get_task(self.task, **{**self.task_options, "sampling": self.train_sampling})
+        sampling = {} if self.train_sampling is None else {"sampling": self.train_sampling}
+        task = get_task(self.task, **{**self.task_options, **self.train_options, **sampling})
+        task.check_size(self.size)
+        return task
 
     @cached_property
     def model_config(self) -> ModelConfig:
@@ -126,33 +141,54 @@ def _seed(values: dict) -> int:
     return int.from_bytes(hashlib.sha256(payload).digest()[:8], "little") >> 1
 
 
+# Allowed values of the plain fields: integers with their minimum, numbers with their range, choices.
+INT_MIN = {"steps": 1, "tokens": 1, "batch_size": 1, "eval_points": 1, "eval_examples": 1, "seed": 0}
+NUMBER_RANGE = {
+    "lr": (0.0, 10.0),
+    "min_lr_ratio": (0.0, 1.0),
+    "warmup": (0.0, 1.0),
+    "weight_decay": (0.0, 10.0),
+    "beta1": (0.0, 1.0),
+    "beta2": (0.0, 1.0),
+    "grad_clip": (0.0, math.inf),  # 0 turns clipping off
+    "mask_switch": (0.0, 1.0),
+}
+CHOICES = {"loss_mask": LOSS_MODES, "precision": PRECISIONS, "train_sampling": (None, *SIZE_SAMPLING)}
+NAMES = ("task", "model")
+MAPPINGS = ("task_options", "model_options", "train_options")
+
+
+def field_problem(name: str, value) -> str | None:
+    """What is wrong with ``value`` for the plain RunSpec field ``name``, naming the field and what
+    is allowed; None if nothing is (or the field's check needs more than its value: size, names)."""
+    if name in INT_MIN:
+        lo = INT_MIN[name]
+        if value is None and name in ("steps", "tokens"):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            kind = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+            return f"{name} must be {kind}, got {value!r}"
+    elif name in NUMBER_RANGE:
+        lo, hi = NUMBER_RANGE[name]
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if not number or not math.isfinite(value) or not lo <= value <= hi:
+            span = f"[{lo}, {hi}]" if math.isfinite(hi) else f"[{lo}, inf)"
+            return f"{name} must be a number in {span}, got {value!r}"
+    elif name in CHOICES and value not in CHOICES[name]:
+        unset = " (or unset)" if None in CHOICES[name] else ""
+        return f"{name} must be one of {[c for c in CHOICES[name] if c is not None]}{unset}, got {value!r}"
+    elif name in NAMES and not isinstance(value, str):
+        return f"{name} must be a name (a string), got {value!r}"
+    elif name in MAPPINGS and not isinstance(value, dict):
+        return f"{name} must be a mapping, got {value!r}"
+    return None
+
+
 def _field_problems(spec: RunSpec):
     """Every problem with the plain fields, each naming the field and what is allowed."""
     if (spec.steps is None) == (spec.tokens is None):
         yield "set exactly one of steps / tokens (the budget)"
-    for name in ("steps", "tokens", "batch_size", "eval_points", "eval_examples"):
-        value = getattr(spec, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            yield f"{name} must be a positive integer, got {value!r}"
-    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
-        yield f"seed must be a non-negative integer, got {spec.seed!r}"
-    for name, lo, hi in (
-        ("lr", 0.0, 10.0),
-        ("min_lr_ratio", 0.0, 1.0),
-        ("warmup", 0.0, 1.0),
-        ("weight_decay", 0.0, 10.0),
-        ("beta1", 0.0, 1.0),
-        ("beta2", 0.0, 1.0),
-        ("grad_clip", 0.0, math.inf),
-        ("mask_switch", 0.0, 1.0),
-    ):
-        value = getattr(spec, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-            yield f"{name} must be a number in [{lo}, {hi}], got {value!r}"
-    if spec.loss_mask not in LOSS_MODES:
-        yield f"loss_mask must be one of {list(LOSS_MODES)}, got {spec.loss_mask!r}"
-    if spec.precision not in PRECISIONS:
-        yield f"precision must be one of {list(PRECISIONS)}, got {spec.precision!r}"
-    for name in ("task_options", "model_options"):
-        if not isinstance(getattr(spec, name), dict):
-            yield f"{name} must be a mapping, got {getattr(spec, name)!r}"
+    for f in fields(spec):
+        problem = field_problem(f.name, getattr(spec, f.name))
+        if problem:
+            yield problem

@@ -1,5 +1,6 @@
 """Sweeps under faults on real Ray: a SIGKILLed trial worker, a SIGKILLed driver, a diverging cell,
-and a two-node local cluster receiving the sweep through `ray job submit`."""
+a cell failing in its worker, Ctrl-C, and a two-node local cluster receiving the sweep through
+`ray job submit`."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from search_scaling import cli
 from search_scaling.cli import SUBMIT_EXCLUDES
 from search_scaling.store import Ledger, Mirror
 from search_scaling.store.mirror import HASH_TAG
 from search_scaling.store.recorder import ENV_LEDGER, ENV_STORE, ENV_TRACKING
 from search_scaling.sweep.spec import parse_sweep
+from search_scaling.training.run import INJECT_FAULT_ENV
 from tests.postgres import free_port
 
 pytestmark = pytest.mark.integration
@@ -117,6 +120,39 @@ def test_a_diverging_cell_is_marked_while_the_rest_completes(tmp_path):
     assert statuses.pop(bad) == "diverged" and set(statuses.values()) == {"done"}
     runs = pd.read_parquet(store / "runs")
     assert runs.set_index("run_hash").loc[bad, "status"] == "diverged"
+
+
+def test_a_cell_failing_in_its_worker_fails_the_sweep_and_says_why(tmp_path, capsys):
+    """A failure after the claim and before training (the issue's `name: .hidden` case): the cell
+    ends `failed` with its error in the ledger, the runs row and `status`; the sweep exits 1."""
+    body = {**spec("stuck", [0], steps=20, concurrent=1), "retries": 1}
+    bad = parse_sweep(body).cells[0].run_hash
+    proc, store = start_sweep(tmp_path, body, env={INJECT_FAULT_ENV: f"{bad}:setup"})
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out
+    error = f"RuntimeError: run {bad}: fault injected at 'setup'"
+    assert f"failed {bad}: {error}" in out and "'running'" not in out
+    row = Ledger(f"sqlite:///{store / 'ledger.db'}").get(bad)
+    assert (row["status"], row["attempts"]) == ("failed", 2) and error in row["error"]  # retried once
+    runs = pd.read_parquet(store / "runs")
+    assert list(runs[["status", "error"]].iloc[0]) == ["failed", row["error"]]
+    assert cli.main(["status", "stuck", "--store", str(store), "--no-mlflow"]) == 0
+    assert f"failed {bad}: {error}" in capsys.readouterr().err
+
+
+def test_ctrl_c_on_a_sweep_releases_its_cells_and_leaves_no_temporaries(tmp_path):
+    body = spec("ctrlc", [0], steps=50_000, concurrent=1)
+    proc, store = start_sweep(tmp_path, body)
+    wait_for(lambda: parts(store) >= 1, 300, "the cell to flush curves")
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in out, out
+    (cell,) = parse_sweep(body).run_hashes
+    row = Ledger(f"sqlite:///{store / 'ledger.db'}").get(cell)
+    assert (row["status"], row["error"]) == ("failed", "interrupted")
+    runs = pd.read_parquet(store / "runs")  # written by the worker itself as it stopped
+    assert list(runs[["status", "error"]].iloc[0]) == ["failed", "interrupted"]
+    assert list(store.rglob("*.tmp")) == []
 
 
 def _path() -> str:

@@ -48,7 +48,7 @@ class MazeConfig:
         _check_choice("generator", self.generator, GENERATORS)
         _check_choice("endpoints", self.endpoints, ENDPOINTS)
         _check_choice("adj_order", self.adj_order, ADJ_ORDERS)
-        if not 0.0 <= float(self.p) <= 1.0:
+        if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0.0 <= self.p <= 1.0:
             raise ValueError(f"MazeConfig.p must be in [0, 1], got {self.p!r}")
         if self.generator != "percolation" and self.p != 0.0:
             raise ValueError(

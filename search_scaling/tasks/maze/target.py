@@ -25,11 +25,17 @@ import numpy as np
 from search_scaling import rng as rs
 from search_scaling.tasks.base import Task, TaskBatch
 from search_scaling.tasks.maze.config import GRID_MAX
+from search_scaling.tasks.maze.decisions import TOKEN_GROUPS
 from search_scaling.tasks.maze.generators import generate_walls
 from search_scaling.tasks.maze.lattice import conn_from_edges, open_moves
 from search_scaling.tasks.maze.solve import bfs_from_target, shortest_paths
-from search_scaling.tasks.maze.decisions import TOKEN_GROUPS
-from search_scaling.tasks.maze.task import cells_to_rc, decode_cells, decision_extras, pad_to_grid, score_paths
+from search_scaling.tasks.maze.task import (
+    cells_to_rc,
+    decision_extras,
+    decode_cells,
+    pad_to_grid,
+    score_paths,
+)
 from search_scaling.tasks.maze.tokens import (
     ADJ_END,
     ADJ_START,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 
 from search_scaling.tasks.base import Task, TaskBatch, answer_span
@@ -28,6 +30,10 @@ class MazeTask(Task):
     def __init__(self, **options):
         sampling = options.pop("sampling", None)
         super().__init__(sampling=sampling)
+        allowed = sorted(f.name for f in fields(MazeConfig) if f.name != "grid_n") + ["sampling"]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ValueError(f"maze: unknown option(s) {unknown}; allowed: {allowed}")
         self.maze_options = options
         self.config(2)  # validate options now, not at the first batch (max_decisions: check_size)
 

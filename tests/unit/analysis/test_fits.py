@@ -119,3 +119,22 @@ def test_bad_inputs_say_what():
         fit_form("power", [1, 2, 3, 4], [1, 0, 1, 1])
     with pytest.raises(ValueError, match="2 input column"):
         fit_form("chinchilla", [1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7])
+
+
+def test_nonsense_inputs_are_refused_before_fitting():
+    loss, acc = np.linspace(2, 4, 8), np.linspace(0.9, 0.1, 8)
+    for y, n_eval, n_boot, words in [
+        (acc + 1, None, 0, r"y: accuracies must be in \[0, 1\]"),
+        (np.where(np.arange(8) == 2, np.nan, acc), None, 0, "y: 1 of 8 values are NaN"),
+        (acc, -5, 0, "n_eval: whole numbers >= 1 expected, got -5"),
+        (acc, None, -3, "n_boot: a whole number >= 0, got -3"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            fit_transition(loss, y, n_eval=n_eval, n_boot=n_boot)
+    with pytest.raises(ValueError, match="x: 1 of 8 values are NaN"):
+        fit_form("power", np.where(np.arange(8) == 0, np.nan, loss), acc)
+    fit = fit_form("power", loss, acc)
+    with pytest.raises(ValueError, match="bootstrap resamples: a whole number >= 0, got -3"):
+        bootstrap(fit, loss, acc, n=-3)
+    with pytest.raises(ValueError, match="no form could be fitted: power: form 'power' has 2 parameters"):
+        select([1.0, 2.0], [1.0, 0.5])

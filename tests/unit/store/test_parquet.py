@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from search_scaling.store import ParquetStore
+from search_scaling.store import ParquetStore, parquet
 from search_scaling.store.schema import CURVES_SCHEMA, RUNS_SCHEMA
 
 CURVE_COLUMNS = [f.name for f in CURVES_SCHEMA] + ["sweep_id", "run_hash"]
@@ -83,3 +83,31 @@ def test_any_pyarrow_filesystem_uri(tmp_path):
     store = ParquetStore(f"file://{tmp_path}")
     store.write_curves("s", "r", rows(range(2)), 0, 1)
     assert len(ParquetStore(tmp_path).curves(with_runs=False)) == 4
+
+
+def test_an_interrupted_write_leaves_no_temporary_and_the_old_file_intact(tmp_path, monkeypatch):
+    store = ParquetStore(tmp_path)
+    store.write_run("s", "r", run_row(status="running"))
+    real = parquet.pq.write_table
+
+    def ctrl_c_mid_write(table, where, **kwargs):
+        real(table, where, **kwargs)
+        raise KeyboardInterrupt  # after the temporary is written, before its rename
+
+    monkeypatch.setattr(parquet.pq, "write_table", ctrl_c_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_run("s", "r", run_row(status="done"), tag="a2")
+    run_dir = tmp_path / "runs" / "sweep_id=s" / "run_hash=r"
+    assert [p.name for p in run_dir.iterdir()] == ["run.parquet"]
+    assert list(store.runs()["status"]) == ["running"]
+
+
+def test_temporaries_are_removed_by_writer_tag_or_all(tmp_path):
+    store = ParquetStore(tmp_path)
+    store.write_curves("s", "r", rows(range(2)), 0, 1)
+    part_dir = tmp_path / "curves" / "sweep_id=s" / "run_hash=r"
+    for tag in ("a1", "a2", "a12"):  # left by killed attempts
+        (part_dir / f".part-000000002-000000003.parquet.{tag}-abc.tmp").write_bytes(b"PAR1 half")
+    assert store.remove_temporaries("s", "r", tag="a1") == 1  # not a12's
+    assert store.remove_temporaries("s", "r") == 2
+    assert sorted(p.name for p in part_dir.iterdir()) == ["part-000000000-000000001.parquet"]

@@ -66,7 +66,7 @@ def test_grid_and_zip_axes():
             {"tasks": [{"task": "maze", "sizes": [99]}]},
             "tasks[0].sizes[0]: task 'maze': grid_n must be an integer in [2, 64]",
         ),
-        ({"tasks": [{"task": "chess", "sizes": [3]}]}, "tasks[0].sizes[0]: unknown task 'chess'"),
+        ({"tasks": [{"task": "chess", "sizes": [3]}]}, "tasks[0].task: unknown task 'chess'"),
         ({"models": ["L9"]}, "models[0]: unknown model size 'L9'; available: ['L1-D8'"),
         ({"budget": {"epochs": 3}}, "budget: exactly one of steps, tokens, tokens_per_param, flops"),
         ({"grid": {"lrr": [1]}}, "grid.lrr: not a training field; allowed: model_options, batch_size, lr"),
@@ -91,3 +91,77 @@ def test_all_problems_are_reported_at_once(tmp_path):
     with pytest.raises(SpecError, match="not valid YAML"):
         bad.write_text("name: [")
         load_sweep(bad)
+
+
+# -- strict types: each of these was a traceback, a silently wrong sweep, or a field left unnamed ------
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"seeds": 5}, "seeds: a non-empty list of integers >= 0"),
+        ({"seeds": None}, "seeds: a non-empty list of integers >= 0, e.g. [0, 1, 2], got None"),
+        ({"seeds": []}, "seeds: a non-empty list"),  # was a 0-cell sweep, rc 0
+        ({"seeds": "abc"}, "seeds: a non-empty list of integers >= 0, e.g. [0, 1, 2], got 'abc'"),
+        ({"seeds": [0, 1.5]}, "seeds[1]: seed must be an integer >= 0, got 1.5"),
+        ({"grid": [1, 2]}, "grid: a mapping of training field -> list of values"),
+        ({"zip": 5}, "zip: a mapping of training field -> list of values"),
+        ({"budget": {"steps": float("inf")}}, "budget.steps: a positive integer, got inf"),
+        ({"budget": {"steps": 40.7}}, "budget.steps: a positive integer, got 40.7"),  # was 40 steps
+        ({"budget": {"flops": float("nan")}}, "budget.flops: a positive finite number, got nan"),
+        ({"resources": {"cpus": "one"}}, "resources.cpus: a positive number of CPUs, got 'one'"),
+        ({"resources": {"cpus": float("nan")}}, "resources.cpus: a positive number of CPUs, got nan"),
+        ({"resources": {"gpus": float("inf")}}, "resources.gpus: 0, a fraction in (0, 1] or a whole number"),
+        ({"checkpoint_every_s": float("nan")}, "checkpoint_every_s: a finite number of seconds >= 0"),
+        (
+            {"tasks": [{"task": "parity", "sizes": [3], "options": {"cot": "maybe"}}]},
+            "tasks[0].options: parity.cot must be true or false, got 'maybe'",
+        ),
+        (
+            {"tasks": [{"task": "induction", "sizes": [3], "options": {"n_vocab": 8.5}}]},
+            "tasks[0].options: induction.n_vocab must be an integer >= 2, got 8.5",
+        ),
+        ({"grid": {"lr": [1.0e-3, "x"]}}, "grid.lr[1]: lr must be a number in [0.0, 10.0], got 'x'"),
+        ({"zip": {"model": ["L1-D8", "L9"], "lr": [0.1, 0.2]}}, "zip.model[1]: unknown model size 'L9'"),
+        ({"models": [5]}, "models[0]: invalid run spec: model must be a name (a string), got 5"),
+    ],
+)
+def test_types_are_strict(change, words):
+    with pytest.raises(SpecError) as err:
+        parse_sweep({**BASE, **change}, "sweeps/x.yaml")
+    assert str(err.value).startswith("sweeps/x.yaml: 1 problem(s)") and words in str(err.value)
+
+
+def test_every_problem_at_once_including_training_fields(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: t\ntasks: [{task: maze, sizes: [1]}]\nmodels: [L0]\nbudget: {steps: 40.7}\n"
+                   "training: {lr: 99}\n")  # fmt: skip
+    with pytest.raises(SpecError) as err:
+        load_sweep(bad)
+    fields_named = [p.split(":")[0] for p in err.value.problems]
+    assert fields_named == ["tasks[0].sizes[0]", "models[0]", "budget.steps", "training.lr"]
+
+
+def test_a_repeated_key_is_an_error_naming_the_key_and_lines(tmp_path):
+    spec = tmp_path / "dup.yaml"
+    spec.write_text("name: t\ntasks: [{task: maze, sizes: [3]}]\nmodels: [L1-D8]\nbudget: {steps: 40}\n"
+                    "budget: {tokens_per_param: 20}\n")  # fmt: skip
+    with pytest.raises(SpecError, match=r"duplicate key 'budget' on line 5 \(first on line 4\)"):
+        load_sweep(spec)
+
+
+def test_yaml_1_2_floats_are_numbers(tmp_path):
+    spec = tmp_path / "lr.yaml"
+    spec.write_text("name: t\ntasks: [{task: maze, sizes: [3]}]\nmodels: [L1-D8]\nbudget: {steps: 4}\n"
+                    "grid: {lr: [1e-3, 3.0e-3]}\n")  # fmt: skip
+    assert [c.lr for c in load_sweep(spec).cells] == [1e-3, 3e-3]
+
+
+def test_validate_prints_one_clear_error_and_fails(tmp_path, capsys):
+    from search_scaling.cli import main
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "name: t\ntasks: [{task: maze, sizes: [3]}]\nmodels: [L1-D8]\nseeds: 5\nbudget: {steps: 4}"
+    )
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"search-scaling validate: error: {spec}: 1 problem(s)") and "seeds: " in err

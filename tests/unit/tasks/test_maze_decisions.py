@@ -52,13 +52,24 @@ def test_a_t_junction_at_the_origin_and_on_the_path():
     assert count == 1 and list(kinds[:5]) == [0, DECISION, CORRIDOR, CORRIDOR, 0]
     # from (0,2) to (2,2): (0,2) (0,1) (0,0) (1,0)* (2,0) (2,1) (2,2); * has exits right and down
     count, kinds = decisions_on(3, COMB, (0, 2), (2, 2))
-    assert count == 1 and list(kinds[:8]) == [0, CORRIDOR, CORRIDOR, CORRIDOR, DECISION, CORRIDOR, CORRIDOR, 0]
+    assert count == 1 and list(kinds[:8]) == [
+        0,
+        CORRIDOR,
+        CORRIDOR,
+        CORRIDOR,
+        DECISION,
+        CORRIDOR,
+        CORRIDOR,
+        0,
+    ]
 
 
 def test_a_tree_with_a_known_count():
     # 4x4: a spine along row 0 with a tooth down every column; (0,0) -> (3,3) passes (0,1), (0,2)
     # (each a junction: a tooth and the spine onwards) and turns down at (0,3)
-    edges = [((0, c), (0, c + 1)) for c in range(3)] + [((r, c), (r + 1, c)) for c in range(4) for r in range(3)]
+    edges = [((0, c), (0, c + 1)) for c in range(3)] + [
+        ((r, c), (r + 1, c)) for c in range(4) for r in range(3)
+    ]
     count, _ = decisions_on(4, edges, (0, 0), (3, 3))
     assert count == 3  # the origin (right or down), (0,1), (0,2); (0,3) has only down left
 
@@ -90,7 +101,9 @@ def test_balanced_with_loops_counts_on_the_solved_path():
 
 
 def test_infeasible_max_decisions_names_field_size_and_range():
-    with pytest.raises(ValueError, match=r"max_decisions=9 is infeasible for grid_n=3 .*feasible range \[0, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"max_decisions=9 is infeasible for grid_n=3 .*feasible range \[0, 2\]"
+    ):
         MazeConfig(3, endpoints="balanced", max_decisions=9)
     with pytest.raises(ValueError, match="only applies to endpoints='balanced'"):
         MazeConfig(3, max_decisions=1)

@@ -27,6 +27,17 @@ def test_run_hash_is_stable_and_ignores_sweep():
     assert a.run_hash != a.with_(task_options={"generator": "wilson"}).run_hash
 
 
+def test_train_options_change_training_only_and_keep_old_hashes():
+    a = RunSpec(**TINY, steps=10)
+    b = a.with_(train_options={"endpoints": "balanced"})
+    assert "train_options" not in a.hashed_fields()  # an unset new field keeps every earlier identity
+    assert b.run_hash != a.run_hash and b.eval_seed == a.eval_seed
+    assert b.derived_seed("data", data_only=True) != a.derived_seed("data", data_only=True)
+    assert b.train_task.maze_options == {"endpoints": "balanced"} and b.task_obj.maze_options == {}
+    with pytest.raises(ValueError, match="max_decisions=7 is infeasible for grid_n=3"):
+        a.with_(train_options={"endpoints": "balanced", "max_decisions": 7})
+
+
 def test_data_seed_shared_across_models_init_seed_not():
     a, b = RunSpec(**TINY, steps=10), RunSpec(**{**TINY, "model": "L2-D16"}, steps=10)
     assert a.derived_seed("data", data_only=True) == b.derived_seed("data", data_only=True)
@@ -117,6 +128,9 @@ def test_maze_run_reports_path_metrics_scale_and_budget(tmp_path):
     assert result.steps == math.ceil(20_000 / (64 * held_out.length.mean()))
     assert abs(result.tokens - 20_000) < 64 * held_out.length.max()
     assert {"exact", "valid", "reached", "first_step", "prefix_len", "answer_logprob"} <= set(result.final)
+    assert {"decision_loss", "decision_acc", "corridor_loss", "corridor_acc", "exact_dec_0"} <= set(
+        result.final
+    )
     row = result.rows[-1]
     assert row["flops"] == row["tokens"] * result.scale["flops_per_token"]
     assert result.scale["params_total"] == sum(p.numel() for p in _model(result).parameters())
