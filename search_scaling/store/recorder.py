@@ -27,8 +27,9 @@ ENV_TRACKING = "MLFLOW_TRACKING_URI"
 DEFAULT_SWEEP = "adhoc"
 SCALE_COLUMNS = ("params_embed", "params_nonembed", "params_total", "flops_per_token")
 # A claim beats every STALE_AFTER_S / BEATS_PER_STALE seconds from its own thread; only a worker
-# that missed a dozen beats in a row (dead, or frozen) is taken over.
-STALE_AFTER_S = 60.0
+# that missed a dozen beats in a row (dead, or frozen) is taken over. The environment variable
+# shortens it where waiting a minute for an orphan costs too much (the fault tests).
+STALE_AFTER_S = float(os.environ.get("SEARCH_SCALING_STALE_AFTER_S", 60.0))
 BEATS_PER_STALE = 12
 
 

@@ -89,7 +89,8 @@ def test_a_sigkilled_trial_is_retried_and_its_curves_end_complete(tmp_path):
 
 def test_a_sigkilled_driver_restarted_runs_only_the_remaining_cells(tmp_path):
     body = spec("killdriver", range(4), steps=150, concurrent=1)
-    proc, store = start_sweep(tmp_path, body)
+    fast_stale = {"SEARCH_SCALING_STALE_AFTER_S": "12"}  # the orphaned cell is retaken after 12 s, not 60
+    proc, store = start_sweep(tmp_path, body, env=fast_stale)
     ledger_url = f"sqlite:///{store / 'ledger.db'}"
     hashes = parse_sweep(body).run_hashes
     wait_for(lambda: (store / "ledger.db").exists() and Ledger(ledger_url).counts(hashes)["done"] >= 2, 400,
@@ -99,7 +100,7 @@ def test_a_sigkilled_driver_restarted_runs_only_the_remaining_cells(tmp_path):
     subprocess.run(["ray", "stop", "--force"], capture_output=True, env={**os.environ, "PATH": _path()})
     finished_before = {h for h, s in Ledger(ledger_url).statuses(hashes).items() if s == "done"}
     started = {r.run_hash: r.started_at for r in pd.read_parquet(store / "runs").itertuples()}
-    again, _ = start_sweep(tmp_path, body)
+    again, _ = start_sweep(tmp_path, body, env=fast_stale)
     out, _ = again.communicate(timeout=600)
     assert again.returncode == 0, out
     assert Ledger(ledger_url).counts(hashes)["done"] == 4
