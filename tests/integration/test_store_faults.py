@@ -110,6 +110,8 @@ def test_training_goes_on_when_mlflow_is_down_and_sync_backfills(tmp_path, monke
                              f"tags.`search_scaling.run_hash` = '{result.run_hash}'")[0]  # fmt: skip
     assert run.info.status == "FINISHED"
     for key in ("exact", "decision_acc", "corridor_loss"):  # the maze's decision metrics reach MLflow too
-        assert len(client.get_metric_history(run.info.run_id, f"eval/{key}")) == len(
-            {r["step"] for r in result.rows if r["metric"] == key}
-        ) > 0
+        assert (
+            len(client.get_metric_history(run.info.run_id, f"eval/{key}"))
+            == len({r["step"] for r in result.rows if r["metric"] == key})
+            > 0
+        )

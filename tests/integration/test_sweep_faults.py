@@ -111,34 +111,29 @@ def test_a_sigkilled_driver_restarted_runs_only_the_remaining_cells(tmp_path):
     curves_complete(store, body)
 
 
-def test_a_diverging_cell_is_marked_while_the_rest_completes(tmp_path):
-    body = spec("diverge", range(3), steps=60)
-    bad = parse_sweep(body).cells[1].run_hash
-    proc, store = start_sweep(tmp_path, body, env={"SEARCH_SCALING_INJECT_NAN": f"{bad}:20"})
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out
-    statuses = Ledger(f"sqlite:///{store / 'ledger.db'}").statuses(parse_sweep(body).run_hashes)
-    assert statuses.pop(bad) == "diverged" and set(statuses.values()) == {"done"}
-    runs = pd.read_parquet(store / "runs")
-    assert runs.set_index("run_hash").loc[bad, "status"] == "diverged"
-
-
-def test_a_cell_failing_in_its_worker_fails_the_sweep_and_says_why(tmp_path, capsys):
-    """A failure after the claim and before training (the issue's `name: .hidden` case): the cell
-    ends `failed` with its error in the ledger, the runs row and `status`; the sweep exits 1."""
-    body = {**spec("stuck", [0], steps=20, concurrent=1), "retries": 1}
-    bad = parse_sweep(body).cells[0].run_hash
-    proc, store = start_sweep(tmp_path, body, env={INJECT_FAULT_ENV: f"{bad}:setup"})
+def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, capsys):
+    """One sweep (one Ray start) for two faults: a cell whose loss turns NaN ends ``diverged`` (not a
+    failure); a cell failing after its claim and before training (the issue's `name: .hidden`
+    case) ends ``failed`` with its error in the ledger, the runs row and `status`, after its
+    retries; the others complete, and the sweep exits 1 naming the failed cell."""
+    body = {**spec("faults", range(3), steps=60), "retries": 1}
+    hashes = parse_sweep(body).run_hashes
+    bad_loss, broken = hashes[1], hashes[2]
+    faults = {"SEARCH_SCALING_INJECT_NAN": f"{bad_loss}:20", INJECT_FAULT_ENV: f"{broken}:setup"}
+    proc, store = start_sweep(tmp_path, body, env=faults)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, out
-    error = f"RuntimeError: run {bad}: fault injected at 'setup'"
-    assert f"failed {bad}: {error}" in out and "'running'" not in out
-    row = Ledger(f"sqlite:///{store / 'ledger.db'}").get(bad)
-    assert (row["status"], row["attempts"]) == ("failed", 2) and error in row["error"]  # retried once
-    runs = pd.read_parquet(store / "runs")
-    assert list(runs[["status", "error"]].iloc[0]) == ["failed", row["error"]]
-    assert cli.main(["status", "stuck", "--store", str(store), "--no-mlflow"]) == 0
-    assert f"failed {bad}: {error}" in capsys.readouterr().err
+    error = f"RuntimeError: run {broken}: fault injected at 'setup'"
+    assert f"failed {broken}: {error}" in out and "'running'" not in out
+    ledger = Ledger(f"sqlite:///{store / 'ledger.db'}")
+    assert ledger.statuses(hashes) == {hashes[0]: "done", bad_loss: "diverged", broken: "failed"}
+    row = ledger.get(broken)
+    assert row["attempts"] == 2 and error in row["error"]  # retried once
+    runs = pd.read_parquet(store / "runs").set_index("run_hash")
+    assert runs.loc[bad_loss, "status"] == "diverged"
+    assert list(runs.loc[broken, ["status", "error"]]) == ["failed", row["error"]]
+    assert cli.main(["status", "faults", "--store", str(store), "--no-mlflow"]) == 0
+    assert f"failed {broken}: {error}" in capsys.readouterr().err
 
 
 def test_ctrl_c_on_a_sweep_releases_its_cells_and_leaves_no_temporaries(tmp_path):
