@@ -17,7 +17,8 @@ SPEC = {"name": "r", "tasks": [{"task": "maze", "sizes": [3]}], "models": ["L1-D
 
 @pytest.fixture(scope="module")
 def small_ray():
-    ray = pytest.importorskip("ray")
+    import ray
+
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)  # the one ray.init
     yield ray
     ray.shutdown()
