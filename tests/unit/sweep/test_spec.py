@@ -77,9 +77,15 @@ def test_grid_and_zip_axes():
     ],
 )
 def test_bad_specs_say_what_and_where(change, words):
+    message = _error_for(change)
+    assert message.startswith("sweeps/x.yaml: ") and words in message
+
+
+def _error_for(change: dict) -> str:
+    """The SpecError message of the base spec with ``change`` applied."""
     with pytest.raises(SpecError) as err:
         parse_sweep({**BASE, **change}, "sweeps/x.yaml")
-    assert str(err.value).startswith("sweeps/x.yaml: ") and words in str(err.value)
+    return str(err.value)
 
 
 def test_all_problems_are_reported_at_once(tmp_path):
@@ -125,9 +131,8 @@ def test_all_problems_are_reported_at_once(tmp_path):
     ],
 )
 def test_types_are_strict(change, words):
-    with pytest.raises(SpecError) as err:
-        parse_sweep({**BASE, **change}, "sweeps/x.yaml")
-    assert str(err.value).startswith("sweeps/x.yaml: 1 problem(s)") and words in str(err.value)
+    message = _error_for(change)
+    assert message.startswith("sweeps/x.yaml: 1 problem(s)") and words in message
 
 
 def test_every_problem_at_once_including_training_fields(tmp_path):
