@@ -284,6 +284,39 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if unfinished == 0 else 1
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Search the spec's `tune:` space on Ray Tune, then write the tuned spec and the search's report."""
+    import json
+
+    from analysis.tuning import write_tuning_report
+    from search_scaling.sweep import tune as tuning
+    from search_scaling.sweep.spec import load_sweep
+
+    sweep, stores = load_sweep(args.spec), _stores(args)
+    groups = tuning.tune_groups(sweep)
+    t = sweep.tune
+    print(f"tune {sweep.name}: {len(groups)} group(s) ({t.per}) x {t.samples} samples, objective held-out "
+          f"{t.metric} ({t.mode}) -> sweep {sweep.name}{tuning.SUFFIX} in {stores.root}")  # fmt: skip
+    trials = tuning.run_tune(sweep, stores, args.address, verbose=args.verbose)
+    summary = tuning.summarise(sweep, stores, trials)
+    meta = json.loads(tuning.meta_path(stores, sweep.name).read_text())
+    out = args.out or _report_dir(stores.root, sweep.name + tuning.SUFFIX)
+    page = write_tuning_report(summary["table"], summary["best"], summary["law"], meta, Path(out))
+    if summary["best"].empty:
+        print("no trial finished: no tuned spec written", file=sys.stderr)
+        return 1
+    section = tuning.tuned_section(sweep, summary["best"], summary["law"])
+    path = tuning.write_tuned_spec(sweep, section, args.tuned)
+    print(summary["best"].drop(columns=["runs"]).to_string(index=False))
+    print(f"tuned spec: {path}\nreport: {page}")
+    return 0
+
+
+def _report_dir(store: str, sweep: str) -> Path:
+    base = Path(store) if "://" not in store else Path.cwd()  # a remote store: the report goes here
+    return base / "reports" / sweep
+
+
 # Never upload these with the working directory: job uploads over 100 MiB fail, and stores,
 # databases and virtualenvs do not belong on the cluster.
 SUBMIT_EXCLUDES = [".git", ".venv", ".venv-*", ".cache", "runs", "*.db", "mlartifacts", "__pycache__"]
@@ -494,14 +527,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     from search_scaling.store import Stores
 
     store = Stores.locate(args.store, create=False)  # --store, $SEARCH_SCALING_STORE or ./runs
-    base = Path(store) if "://" not in store else Path.cwd()  # a remote store: the report goes here
-    out = args.out or base / "reports" / args.sweep
+    out = args.out or _report_dir(store, args.sweep)
+    if args.sweep.endswith("-tune"):
+        return _tuning_report(store, args.sweep, Path(out))
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
     tr = fits["accuracy_vs_loss"].get("transition", {})
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
     if "threshold" in tr:
         print(f"exact accuracy vs loss: {'transition' if tr['transition'] else 'no sharp transition'} "
               f"at L* = {tr['threshold']:.3f}")  # fmt: skip
+    return 0
+
+
+def _tuning_report(store: str, sweep: str, out: Path) -> int:
+    """The report of a hyperparameter search, from what `tune` saved beside the store."""
+    import json
+
+    from analysis.tuning import best_per_group, lr_law, trial_table, write_tuning_report
+    from search_scaling.store import Stores
+    from search_scaling.sweep.tune import SUFFIX, meta_path
+
+    stores = Stores.resolve(store, mlflow=False, create=False)
+    path = meta_path(stores, sweep.removesuffix(SUFFIX))
+    if not path.exists():
+        print(f"error: {path} not found: run `search-scaling tune SPEC` first", file=sys.stderr)
+        return 2
+    meta = json.loads(path.read_text())
+    table = trial_table(stores.parquet.runs(sweep=sweep), meta["trials"], meta["fields"], meta["metric"])
+    best = best_per_group(table, meta["mode"])
+    law = {"fitted": False, "reason": "lr is not searched"}
+    if "lr" in meta["fields"]:
+        law = lr_law(table, meta["mode"])
+    print(f"report: {write_tuning_report(table, best, law, meta, out).resolve()}")
     return 0
 
 
@@ -546,6 +603,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     _add_store_args(sweep)
     sweep.set_defaults(func=cmd_sweep)
+    tune = sub.add_parser("tune", help="search the spec's tune: space on Ray Tune; writes <spec>.tuned.yaml")
+    tune.add_argument("spec", type=Path)
+    tune.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    tune.add_argument("--tuned", type=Path, help="where to write the tuned spec (default <spec>.tuned.yaml)")
+    tune.add_argument("--out", type=Path, help="the search's report (default <store>/reports/<name>-tune)")
+    tune.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's progress table")
+    _add_store_args(tune)
+    tune.set_defaults(func=cmd_tune)
     submit = sub.add_parser("submit", help="submit a sweep to a Ray cluster (ray job submission)")
     submit.add_argument("spec", type=Path)
     submit.add_argument("--address", required=True, help="the job server, e.g. http://HEAD:8265")

@@ -35,8 +35,11 @@ from sqlalchemy import (
     update,
 )
 
-STATUSES = ("pending", "running", "done", "failed", "diverged")
+STATUSES = ("pending", "running", "done", "failed", "diverged", "pruned")
 FINISHED = ("done", "diverged")
+# Claimable again: never run, failed, or stopped early by a hyperparameter search (a later search
+# that lets it go on resumes it from its checkpoint).
+RESTARTABLE = ("pending", "failed", "pruned")
 
 metadata = MetaData()
 runs = Table(
@@ -90,7 +93,7 @@ class Ledger:
         now = _now()
         stale = now - dt.timedelta(seconds=stale_after_s)
         claimable = or_(
-            runs.c.status.in_(("pending", "failed")),
+            runs.c.status.in_(RESTARTABLE),
             (runs.c.status == "running") & or_(runs.c.owner == owner, runs.c.heartbeat_at < stale),
         )
         stmt = (
@@ -132,13 +135,15 @@ class Ledger:
             if conn.execute(stmt).rowcount != 1:
                 raise LostClaim(self._lost(run_hash, attempt))
 
-    def release(self, run_hash: str, owner: str, error: str = "interrupted") -> bool:
-        """End a cell still ``running`` under ``owner`` as ``failed`` with ``error`` (a driver that
-        is stopping releases the cells its workers could not); a later run retrains it. Its worker,
-        if still alive, is fenced out at its next write. True if the cell was released."""
+    def release(self, run_hash: str, owner: str, error: str = "interrupted", status: str = "failed") -> bool:
+        """End a cell still ``running`` under ``owner`` as ``status`` (failed or pruned) with ``error``
+        (a driver that is stopping releases the cells its workers could not); a later run retrains
+        (resumes) it. Its worker, if still alive, is fenced out at its next write. True if released."""
+        if status not in RESTARTABLE[1:]:
+            raise ValueError(f"release status must be one of {list(RESTARTABLE[1:])}, got {status!r}")
         with self.engine.begin() as conn:
             held = (runs.c.run_hash == run_hash) & (runs.c.status == "running") & (runs.c.owner == owner)
-            stmt = update(runs).where(held).values(status="failed", error=error, updated_at=_now())
+            stmt = update(runs).where(held).values(status=status, error=error, updated_at=_now())
             return conn.execute(stmt).rowcount == 1
 
     def _lost(self, run_hash: str, attempt: int) -> str:

@@ -13,6 +13,8 @@
     max_concurrent: 2
     retries: 2
     checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
+    tune: {...}                     # hyperparameter search (`search-scaling tune`), see tune_spec
+    tuned: {...}                    # its result: best values per model (size), applied to the cells
 
 Every problem is reported at once, each with the file, the field path and what is allowed, before
 anything expensive starts. Types are strict: integers are integers (``steps: 40.7`` is an error, not
@@ -30,11 +32,12 @@ from pathlib import Path
 
 import yaml
 
+from search_scaling.sweep.tune_spec import Tuned, TuneSpec, parse_tune, parse_tuned
 from search_scaling.tasks import get_task
 from search_scaling.training.spec import RunSpec, field_problem
 
 TOP_LEVEL = ("name", "description", "tasks", "models", "seeds", "grid", "zip", "training", "budget",
-             "resources", "max_concurrent", "retries", "checkpoint_every_s")  # fmt: skip
+             "resources", "max_concurrent", "retries", "checkpoint_every_s", "tune", "tuned")  # fmt: skip
 BUDGETS = ("steps", "tokens", "tokens_per_param", "flops")
 INT_BUDGETS = ("steps", "tokens")
 AXIS_FIELDS = ("task", "size", "task_options", "model", "seed")  # set by tasks / models / seeds
@@ -64,6 +67,9 @@ class SweepSpec:
     retries: int = 2
     description: str = ""
     checkpoint_every_s: float = 30.0
+    tune: TuneSpec | None = None
+    tuned: Tuned = field(default_factory=Tuned)
+    origins: dict = field(default_factory=dict)  # run hash -> {field: "tuned" | "extrapolated"}
 
     @property
     def run_hashes(self) -> list[str]:
@@ -132,14 +138,18 @@ def parse_sweep(raw, path: str = "<sweep>") -> SweepSpec:
     every = raw.get("checkpoint_every_s", 30.0)
     if not _finite(every) or every < 0:
         problems.append(f"checkpoint_every_s: a finite number of seconds >= 0, got {every!r}")
+    tune = parse_tune(raw.get("tune"), problems)
+    tuned = parse_tuned(raw.get("tuned"), problems)
     # Expand what is valid even when something else is not, so cell-level problems (a model option
     # a size cannot take, ...) are reported in the same pass as the rest.
-    cells = _expand(axes, training, budget, name, problems) if budget else []
+    origins: dict = {}
+    cells = _expand(axes, training, budget, name, problems, tuned, origins) if budget else []
     if not cells and not problems:
         problems.append("the sweep has no cells")
     if problems:
         raise SpecError(path, problems)
-    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, description, float(every))
+    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, description, float(every),
+                     tune, tuned, origins)  # fmt: skip
 
 
 # -- pieces: each appends its problems and returns only what is valid ---------------------------------
@@ -322,13 +332,16 @@ def _positive_int(raw: dict, key: str, default: int, problems: list[str], minimu
     return value
 
 
-def _expand(axes, training: dict, budget: dict, name: str, problems: list[str]) -> list[RunSpec]:
+def _expand(axes, training: dict, budget: dict, name: str, problems: list[str], tuned: Tuned | None = None,
+            origins: dict | None = None) -> list[RunSpec]:  # fmt: skip
+    tuned = tuned or Tuned()
     cells, seen, failed = [], set(), {}
     for combo in itertools.product(*axes):
         fields_ = {k: v for part in combo for k, v in part.items()}
         where = ", ".join(f"{k}={v}" for k, v in fields_.items() if k != "task_options")
         try:
             spec = RunSpec(**{**training, **fields_}, steps=1, sweep=name)
+            spec, origin = _apply_tuned(spec, tuned)
             spec = _apply_budget(spec, budget)
         except (ValueError, TypeError) as err:
             failed.setdefault(str(err), []).append(where)
@@ -336,10 +349,26 @@ def _expand(axes, training: dict, budget: dict, name: str, problems: list[str]) 
         if spec.run_hash not in seen:  # identical cells (e.g. a zipped duplicate) run once
             seen.add(spec.run_hash)
             cells.append(spec)
+            if origin and origins is not None:
+                origins[spec.run_hash] = origin
     for err, where in failed.items():  # one line per distinct problem, not one per cell
         more = f" and {len(where) - 1} more cell(s)" if len(where) > 1 else ""
         problems.append(f"cell ({where[0]}){more}: {err}")
     return cells
+
+
+def _apply_tuned(spec: RunSpec, tuned: Tuned) -> tuple[RunSpec, dict]:
+    """The tuned values of the cell's model (and size) override the spec's; a model without an entry
+    gets the learning rate of the fitted law, marked extrapolated."""
+    from search_scaling.models import param_counts
+
+    values = tuned.lookup(spec.model, spec.size)
+    if values:
+        return spec.with_(**values), dict.fromkeys(values, "tuned")
+    lr = tuned.law_lr(param_counts(spec.model_config)["params_nonembed"])
+    if lr is None:
+        return spec, {}
+    return spec.with_(lr=float(f"{lr:.3g}")), {"lr": "extrapolated"}
 
 
 def _apply_budget(spec: RunSpec, budget: dict) -> RunSpec:

@@ -57,7 +57,7 @@ class CurveSink(Protocol):
 @dataclass
 class RunResult:
     spec: RunSpec
-    status: str  # done | diverged
+    status: str  # done | diverged | pruned (stopped early by a hyperparameter search)
     final: dict[str, float]
     rows: list[dict]
     checkpoint: Path
@@ -115,6 +115,22 @@ class RunTracker(L.Callback):
             self._evaluate(trainer, pl_module, step)
             if step == self.last_step or time.perf_counter() - self._last_save > self.checkpoint_every_s:
                 self._checkpoint(trainer, step)
+
+    # -- for other callbacks (the hyperparameter search's reporter) ---------------------------------
+    def metrics_at(self, step: int, split: str = "eval") -> dict[str, float]:
+        rows = self.state["rows"]
+        return {r["metric"]: r["value"] for r in rows if r["step"] == step and r["split"] == split}
+
+    def flush(self, trainer, step: int) -> None:
+        """Write the rows up to ``step`` to the sink and checkpoint, unless already done."""
+        if self.state["flushed_to"] < step:
+            self._checkpoint(trainer, step)
+
+    def stop_early(self, trainer, status: str) -> None:
+        """End the run here with ``status`` (e.g. ``pruned``); what was flushed is kept, and the
+        checkpoint (still ``running``) lets a later run go on from it."""
+        self.state["status"] = status
+        trainer.should_stop = True
 
     # -- pieces ------------------------------------------------------------------------------------
     def _evaluate(self, trainer, pl_module, step: int) -> None:
