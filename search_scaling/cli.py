@@ -240,7 +240,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.spec)
     total = 0.0
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
-          f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s}")  # fmt: skip
+          f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'lr':>9s}")  # fmt: skip
     for cell in sweep.cells:
         held_out, steps, scale = plan_run(cell)
         tokens = cell.tokens or int(steps * cell.batch_size * held_out.length.mean())
@@ -248,12 +248,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
         total += flops
         print(f"{cell.run_hash:16s} {cell.task:12s} {cell.size:4d} {cell.model:9s} "
               f"{param_counts(cell.model_config)['params_nonembed']:11,d} {cell.seed:4d} {steps:7d} "
-              f"{tokens:13,d} {flops:9.2e}")  # fmt: skip
+              f"{tokens:13,d} {flops:9.2e} {cell.lr:9.3g}{_origin(sweep, cell)}")  # fmt: skip
     res = sweep.resources
     print(f"\n{sweep.path}: {len(sweep.cells)} cells, total ~{total:.2e} training FLOPs")
     print(f"per trial {res.cpus:g} CPU, {res.gpus:g} GPU; at most {sweep.max_concurrent} at once; "
           f"{sweep.retries} retries")  # fmt: skip
+    if sweep.tune is not None:
+        from search_scaling.sweep.tune import tune_groups
+
+        t = sweep.tune
+        print(f"tune: {len(tune_groups(sweep))} group(s) per {t.per} x {t.samples} samples over "
+              f"{', '.join(t.space)}, budget {t.budget[0]} {t.budget[1]}, objective {t.metric} "
+              f"({t.mode})")  # fmt: skip
     return 0
+
+
+def _origin(sweep, cell) -> str:
+    """Where tuned values came from, for `validate`: `` lr tuned`` or `` lr extrapolated``."""
+    return "".join(f" {k} {v}" for k, v in sweep.origins.get(cell.run_hash, {}).items())
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
