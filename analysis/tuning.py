@@ -22,10 +22,16 @@ import pandas as pd  # noqa: E402
 
 
 def trial_table(
-    runs: pd.DataFrame, trials: dict[str, list[list[str]]], fields: list[str], metric: str, mode: str = "min"
+    runs: pd.DataFrame,
+    trials: dict[str, list[list[str]]],
+    fields: list[str],
+    metric: str,
+    baselines: dict[str, dict] | None = None,
 ) -> pd.DataFrame:
     """One row per trial: group, model, params_nonembed, the sampled fields, objective, complete,
-    statuses and the run hashes. ``trials``: {group: [[run hashes of one trial], ...]}."""
+    baseline (the spec's own values, from ``baselines`` {group: values}), statuses and the run
+    hashes. ``trials``: {group: [[run hashes of one trial], ...]}."""
+    baselines = baselines or {}
     by_hash = runs.drop_duplicates("run_hash").set_index("run_hash")
     rows = []
     for group, hash_lists in trials.items():
@@ -43,6 +49,7 @@ def trial_table(
                     "model": spec["model"],
                     "params_nonembed": int(by_hash.loc[known[0], "params_nonembed"]),
                     **{f: spec[f] for f in fields},
+                    "baseline": baselines.get(group) == {f: spec[f] for f in fields},
                     "objective": float(np.mean(finals)) if complete else np.nan,
                     "complete": complete,
                     "statuses": ",".join(statuses),
@@ -175,7 +182,7 @@ def write_tuning_report(table: pd.DataFrame, best: pd.DataFrame, law: dict, meta
     page = (
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(meta['sweep'])}</title>"
         f"<h1>Hyperparameter search: {html.escape(meta['sweep'])}</h1>"
-        f"<p>{html.escape(_summary(best, law))}</p>"
+        f"<p>{html.escape(_summary(table, best, law))}</p>"
         f"<figure><img src='data:image/png;base64,{png}' alt='held-out metric vs learning rate'></figure>"
         f"<h2>Best per group</h2>{best[shown].to_html(index=False)}"
         f"<h2>All trials</h2>{table[shown].to_html(index=False)}"
@@ -184,9 +191,17 @@ def write_tuning_report(table: pd.DataFrame, best: pd.DataFrame, law: dict, meta
     return out / "index.html"
 
 
-def _summary(best: pd.DataFrame, law: dict) -> str:
-    parts = [f"{r.model}: lr {r.lr:.3g} ({r.objective:.4f})" for r in best.itertuples() if "lr" in best]
-    text = "Best per model size: " + "; ".join(parts) + "." if parts else "No complete trial."
+def _summary(table: pd.DataFrame, best: pd.DataFrame, law: dict) -> str:
+    parts = []
+    for row in best.itertuples():
+        text = f"{row.model}: lr {row.lr:.3g} ({row.objective:.4f})" if "lr" in best else f"{row.model}"
+        base = table[(table["group"] == row.group) & table.get("baseline", False)]
+        if len(base) and base["complete"].iloc[0]:
+            text += f" vs the spec's lr {base['lr'].iloc[0]:.3g} ({base['objective'].iloc[0]:.4f})"
+        elif len(base):
+            text += f" vs the spec's lr {base['lr'].iloc[0]:.3g} (stopped early by the scheduler)"
+        parts.append(text)
+    text = "Best per group: " + "; ".join(parts) + "." if parts else "No complete trial."
     if law.get("fitted"):
         lo, hi = law["exponent_interval"]
         text += (

@@ -565,7 +565,8 @@ def _tuning_report(store: str, sweep: str, out: Path) -> int:
         print(f"error: {path} not found: run `search-scaling tune SPEC` first", file=sys.stderr)
         return 2
     meta = json.loads(path.read_text())
-    table = trial_table(stores.parquet.runs(sweep=sweep), meta["trials"], meta["fields"], meta["metric"])
+    runs = stores.parquet.runs(sweep=sweep)
+    table = trial_table(runs, meta["trials"], meta["fields"], meta["metric"], meta.get("baselines"))
     best = best_per_group(table, meta["mode"])
     law = {"fitted": False, "reason": "lr is not searched"}
     if "lr" in meta["fields"]:

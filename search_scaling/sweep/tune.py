@@ -75,6 +75,11 @@ def trial_specs(group: Group, config: dict, tune: TuneSpec, sweep_name: str) -> 
     return specs
 
 
+def baseline_values(group: Group, tune: TuneSpec) -> dict:
+    """The spec's own values of the searched fields for this group (its first cell)."""
+    return {k: getattr(group.cells[0], k) for k in tune.space}
+
+
 def search_space(tune: TuneSpec) -> dict:
     """Tune's distributions (sampled by a seeded generator: a rerun draws the same values)."""
     from ray import tune as rt
@@ -339,10 +344,12 @@ def _search(rt, sweep: SweepSpec, tune: TuneSpec, group: Group, stores: Stores, 
         tune_config=rt.TuneConfig(
             metric="objective",
             mode=tune.mode,
-            num_samples=tune.samples,
+            num_samples=tune.samples + int(tune.baseline),
             scheduler=scheduler,
             search_alg=BasicVariantGenerator(
-                random_state=_group_seed(tune.seed, group.key), max_concurrent=tune.max_concurrent
+                random_state=_group_seed(tune.seed, group.key),
+                max_concurrent=tune.max_concurrent,
+                points_to_evaluate=[baseline_values(group, tune)] if tune.baseline else None,
             ),
             # A fresh actor per trial: reusing one waits on the stopped trial's thread (2 s by
             # default), and a failed reuse left its CPUs reserved, starving the next search.
@@ -421,7 +428,8 @@ def summarise(sweep: SweepSpec, stores: Stores, trials: dict) -> dict:
 
     tune = _required(sweep)
     runs = stores.parquet.runs(sweep=sweep.name + SUFFIX)
-    table = trial_table(runs, trials, list(tune.space), tune.metric, tune.mode)
+    baselines = {g.key: baseline_values(g, tune) for g in tune_groups(sweep)} if tune.baseline else {}
+    table = trial_table(runs, trials, list(tune.space), tune.metric, baselines)
     best = best_per_group(table, tune.mode) if len(table) else table
     law = (
         lr_law(table, tune.mode)
@@ -502,6 +510,7 @@ def save_meta(sweep: SweepSpec, stores: Stores, trials: dict) -> Path:
         "mode": tune.mode,
         "groups": groups,
         "trials": {k: v["trials"] for k, v in groups.items()},
+        "baselines": {g.key: baseline_values(g, tune) for g in tune_groups(sweep)} if tune.baseline else {},
     }
     path = meta_path(stores, sweep.name)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@
       scheduler: {asha: {grace: 0.2, reduction_factor: 3}}   # or none
       max_concurrent: 2
       seed: 0
+      baseline: true                  # also try the spec's own values first, to compare against
 
 ``search-scaling tune`` writes the best values back as a ``tuned:`` table (the tuned spec), which
 `search-scaling sweep` applies to the matching cells; models without an entry get the learning rate
@@ -33,7 +34,9 @@ from dataclasses import dataclass, field
 
 from search_scaling.training.spec import INT_MIN, NUMBER_RANGE, field_problem
 
-TUNE_KEYS = ("space", "samples", "per", "budget", "metric", "mode", "scheduler", "max_concurrent", "seed")
+TUNE_KEYS = (
+    "space", "samples", "per", "budget", "metric", "mode", "scheduler", "max_concurrent", "seed", "baseline",
+)  # fmt: skip
 # Optimisation fields only: what a search may change without changing the task or the model.
 TUNABLE = (*NUMBER_RANGE, "batch_size")
 TUNABLE = tuple(f for f in TUNABLE if f not in ("mask_switch",))
@@ -60,6 +63,7 @@ class TuneSpec:
     scheduler: Asha | None = field(default_factory=Asha)
     max_concurrent: int = 2
     seed: int = 0
+    baseline: bool = True  # one more trial per group with the spec's own values
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,12 @@ def parse_tune(raw, problems: list[str]) -> TuneSpec | None:
     scheduler = _scheduler(raw.get("scheduler", {"asha": {}}), problems)
     max_concurrent = _int(raw, "max_concurrent", 2, 1, problems)
     seed = _int(raw, "seed", 0, 0, problems)
+    baseline = raw.get("baseline", True)
+    if not isinstance(baseline, bool):
+        problems.append(f"tune.baseline: true or false, got {baseline!r}")
     if len(problems) > said:
         return None
-    return TuneSpec(space, samples, per, budget, metric, mode, scheduler, max_concurrent, seed)
+    return TuneSpec(space, samples, per, budget, metric, mode, scheduler, max_concurrent, seed, baseline)
 
 
 def _space(space, problems: list[str]) -> dict:

@@ -24,7 +24,7 @@ training: {batch_size: 16, eval_examples: 32, eval_points: 6}
 budget: {steps: 30}
 tune:
   space: {lr: {loguniform: [1.0e-4, 3.0e-2]}}
-  samples: 3
+  samples: 2
   budget: {fraction: 1.0}
   scheduler: {asha: {grace: 0.2, reduction_factor: 3}}
   max_concurrent: 1
@@ -54,6 +54,7 @@ def test_tune_prunes_keeps_curves_writes_the_tuned_spec_and_reuses_trials(tmp_pa
     assert len(runs) == 6 and set(runs["status"]) <= {"done", "pruned"}
     pruned = runs[runs["status"] == "pruned"]
     assert len(pruned) >= 1  # ASHA stopped a trial early ...
+    assert sum(json.loads(s)["lr"] == 3e-3 for s in runs["spec_json"]) == 2  # the spec's own lr is a trial
     curves = stores.parquet.curves(sweep="tt-tune", with_runs=False)
     for run_hash in pruned["run_hash"]:  # ... and its curve up to the stop is kept
         steps = curves.loc[(curves["run_hash"] == run_hash) & (curves["split"] == "eval"), "step"]
