@@ -24,11 +24,10 @@ import time
 from functools import cached_property
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
 from search_scaling.store.locations import redact
+
+# mlflow is imported where it is used: importing it costs seconds, and every process that touches
+# the stores (CLI commands, Ray workers, Tune trials) imports this module whether it mirrors or not.
 
 HASH_TAG = "search_scaling.run_hash"
 STEP_TAG = "search_scaling.logged_step"
@@ -91,10 +90,12 @@ class Mirror:
                 self.down = _why(err)
 
     @cached_property
-    def client(self) -> MlflowClient:
+    def client(self):
         """Created on first use (inside `_call`'s budget), except for SQLite (in ``__init__``)."""
         if not self.remote and self._db_file is None:
             _probe_database(self.tracking_uri)
+        from mlflow.tracking import MlflowClient
+
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     # -- experiment and runs (idempotent) ------------------------------------------------------------
@@ -108,7 +109,7 @@ class Mirror:
     def _create_experiment(self, sweep_id: str, location: str | None) -> str:
         try:
             return self.client.create_experiment(sweep_id, artifact_location=location)
-        except MlflowException as err:  # another process created it first
+        except _mlflow_error() as err:  # another process created it first
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
             return self.client.get_experiment_by_name(sweep_id).experiment_id
@@ -124,6 +125,8 @@ class Mirror:
             tags = {HASH_TAG: f"sweep:{sweep_id}", SWEEP_TAG: sweep_id}
             run = self._call("create_run", exp, tags=tags, run_name=f"sweep {sweep_id}")
         if summary:  # tags, not params: a grown grid changes them, and params are write-once
+            from mlflow.entities import RunTag
+
             tags = [RunTag(f"sweep.{k}", redact(v)[:5000]) for k, v in flatten("", summary).items()][:100]
             self._call(self._log, run.info.run_id, tags=tags)
         return run.info.run_id
@@ -137,6 +140,8 @@ class Mirror:
         all_tags = {HASH_TAG: run_hash, SWEEP_TAG: sweep_id, STEP_TAG: "-1", "mlflow.parentRunId": parent,
                     **{f"search_scaling.{k}": redact(v) for k, v in tags.items()}}  # fmt: skip
         run = self._call("create_run", exp, tags=all_tags, run_name=name)
+        from mlflow.entities import Param
+
         params = [Param(k, redact(v)[:6000]) for k, v in flatten("", spec).items()]
         for lo in range(0, len(params), 100):
             self._call(self._log, run.info.run_id, params=params[lo : lo + 100])
@@ -153,6 +158,8 @@ class Mirror:
         if run.info.status != "RUNNING":
             self._call("update_run", run_id, status="RUNNING")
         base = start_ms if start_ms is not None else run.info.start_time
+        from mlflow.entities import Metric, RunTag
+
         metrics = [Metric(f"{r['split']}/{r['metric']}", r["value"], base + int(1000 * r["wall_time"]),
                           r["step"]) for r in fresh]  # fmt: skip
         for lo in range(0, len(metrics), BATCH):
@@ -162,6 +169,8 @@ class Mirror:
 
     def finish(self, run_id: str, status: str, final: dict | None = None, artifacts: dict | None = None):
         if final:
+            from mlflow.entities import RunTag
+
             tags = [RunTag(f"final.{k}", f"{v:.6g}") for k, v in final.items()]
             self._call(self._log, run_id, tags=tags[:100])
         for name, text in (artifacts or {}).items():
@@ -188,6 +197,12 @@ class Mirror:
         except Exception as err:  # noqa: BLE001 -- whatever MLflow raised, the mirror is off
             self.down = _why(err)
             raise MirrorUnavailable(self.down) from None
+
+
+def _mlflow_error() -> type:
+    from mlflow.exceptions import MlflowException
+
+    return MlflowException
 
 
 def _why(err: Exception) -> str:
