@@ -18,7 +18,7 @@ from search_scaling.training import RunSpec
 from tests.postgres import free_port
 
 pytestmark = pytest.mark.integration
-SPEC = dict(task="maze", size=3, model="L1-D8", steps=400, eval_points=40, eval_examples=32, sweep="faults")
+SPEC = dict(task="maze", size=3, model="L1-D8", steps=160, eval_points=30, eval_examples=32, sweep="faults")
 KEY = ["step", "split", "metric"]
 
 WORKER = """
