@@ -488,6 +488,15 @@ def cmd_transition(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Print one held-out example of a run, the model's greedy answer and whether it is right."""
+    from search_scaling.loader import inspect_example, load_run
+
+    stores = _stores(args, create=False)
+    print(inspect_example(load_run(stores, args.run_hash, args.step), args.example, args.set))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write a sweep's report: index.html, PNG plots and fits.json."""
     from analysis.report import build_report
@@ -574,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
     transition.add_argument("--n-eval", help="evaluation examples per point: a number or a column")
     transition.add_argument("--bootstrap", type=int, default=200, metavar="N")
     transition.set_defaults(func=cmd_transition)
+    inspect = sub.add_parser("inspect", help="a held-out example, the model's answer, right or not")
+    inspect.add_argument("run_hash")
+    inspect.add_argument("--step", type=int, help="a kept step (default: the last one kept)")
+    inspect.add_argument("--example", type=int, default=0, metavar="I", help="index in the held-out set")
+    inspect.add_argument("--set", metavar="NAME", help="a named eval set of the run (default: held-out)")
+    _add_store_args(inspect)
+    inspect.set_defaults(func=cmd_inspect)
     report = sub.add_parser("report", help="write a sweep's report (HTML, plots, fits.json)")
     report.add_argument("sweep")
     report.add_argument("--store", help="store root: a directory, file:///abs/path or s3://... (default "

@@ -77,7 +77,7 @@ class ParquetStore:
         """Remove a run's temporary files: those of writer ``tag``, or all (``None``: a new attempt
         clears what dead attempts left). Returns how many were removed."""
         removed = 0
-        for table in ("runs", "curves"):
+        for table in ("runs", "curves", "weights"):
             directory = self._dir(table, sweep_id, run_hash)
             info = self.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
             for f in info:
