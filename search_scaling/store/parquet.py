@@ -20,7 +20,14 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from search_scaling.store.schema import CURVES_SCHEMA, PARTITION_KEYS, RUNS_SCHEMA
+from search_scaling.store.schema import (
+    CURVES_SCHEMA,
+    PARTITION_KEYS,
+    RUNS_SCHEMA,
+    STORE_SCHEMA_VERSION,
+    file_version,
+    upgrade,
+)
 
 PART = "part-{first:09d}-{last:09d}.parquet"
 
@@ -118,7 +125,16 @@ class ParquetStore:
         if self.fs.get_file_info(base).type == pafs.FileType.NotFound:
             return full.empty_table().to_pandas()
         dataset = ds.dataset(base, schema=full, filesystem=self.fs, partitioning=partitioning)
-        return dataset.to_table(filter=filters).to_pandas()
+        by_version: dict[int, list] = {}
+        for fragment in dataset.get_fragments(filter=filters):  # each file says its schema version
+            by_version.setdefault(file_version(fragment.physical_schema), []).append(fragment)
+        if set(by_version) <= {STORE_SCHEMA_VERSION}:
+            return dataset.to_table(filter=filters).to_pandas()
+        parts = []
+        for version, fragments in sorted(by_version.items()):  # older files: read, then upgrade
+            older = ds.FileSystemDataset(fragments, full, dataset.format, self.fs)
+            parts.append(upgrade(older.to_table(filter=filters), version, f"{base} ({fragments[0].path})"))
+        return pa.concat_tables(parts).to_pandas()
 
 
 def _filters(**values):
