@@ -236,24 +236,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from search_scaling.models import param_counts
     from search_scaling.sweep.spec import load_sweep
     from search_scaling.training.run import plan_run
+    from search_scaling.training.weights import kept_bytes
 
     sweep = load_sweep(args.spec)
-    total = 0.0
+    total, kept = 0.0, 0
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
-          f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s}")  # fmt: skip
+          f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'kept':>9s}")  # fmt: skip
     for cell in sweep.cells:
         held_out, steps, scale = plan_run(cell)
         tokens = cell.tokens or int(steps * cell.batch_size * held_out.length.mean())
         flops = tokens * scale["flops_per_token"]
         total += flops
+        kept += kept_bytes(cell, steps)
         print(f"{cell.run_hash:16s} {cell.task:12s} {cell.size:4d} {cell.model:9s} "
               f"{param_counts(cell.model_config)['params_nonembed']:11,d} {cell.seed:4d} {steps:7d} "
-              f"{tokens:13,d} {flops:9.2e}")  # fmt: skip
+              f"{tokens:13,d} {flops:9.2e} {_megabytes(kept_bytes(cell, steps)):>9s}")  # fmt: skip
+    if kept:
+        print(f"kept checkpoints (keep_checkpoints, beside the curves): ~{_megabytes(kept)} in all")
     res = sweep.resources
     print(f"\n{sweep.path}: {len(sweep.cells)} cells, total ~{total:.2e} training FLOPs")
     print(f"per trial {res.cpus:g} CPU, {res.gpus:g} GPU; at most {sweep.max_concurrent} at once; "
           f"{sweep.retries} retries")  # fmt: skip
     return 0
+
+
+def _megabytes(n: int) -> str:
+    return "-" if n == 0 else f"{n / 1e6:.2f}MB"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -262,9 +270,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     from search_scaling.sweep.progress import SweepProgress, summary_table
     from search_scaling.sweep.runner import run_sweep
+    from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
 
-    sweep, stores = load_sweep(args.spec), _stores(args)
+    stores = _stores(args)
+    sweep = load_sweep(args.spec, store_lookup(stores))  # init_from may name another sweep's cells
     console = Console()
     console.print(f"sweep {sweep.name}: {len(sweep.cells)} cells -> store {stores.root}")
     try:

@@ -23,6 +23,16 @@ def keeps(policy: str, step: int, last_step: int) -> bool:
     return policy == "log" or (policy == "final" and step == last_step)
 
 
+def kept_bytes(spec, total_steps: int) -> int:
+    """About how many bytes a run's kept checkpoints take (fp32 weights; for `validate`)."""
+    from search_scaling.models import param_counts
+    from search_scaling.training.schedule import eval_steps
+
+    count = {"none": 0, "final": 1, "log": len(eval_steps(total_steps, spec.eval_points))}
+    weights = 4 * param_counts(spec.model_config)["params_total"] + 2048  # + names, spec, pickle framing
+    return count[spec.keep_checkpoints] * weights
+
+
 def payload(spec, step: int, model: torch.nn.Module) -> dict:
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return {"format": FORMAT, "run_hash": spec.run_hash, "step": int(step), "spec_json": spec.to_json(),
