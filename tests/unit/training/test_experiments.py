@@ -121,3 +121,22 @@ def test_a_source_that_is_missing_or_of_another_shape_fails_before_training(reco
     shapes = r"has model shape \(n_layers=1, d_model=8\) but this run's model has \(n_layers=2, d_model=16\)"
     with pytest.raises(ValueError, match=shapes):
         record_run(other, stores)
+
+
+def test_the_attention_example_runs_on_a_finished_run(recorded, tmp_path, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    stores, _ = recorded
+    script = Path(__file__).parents[3] / "analysis" / "examples" / "attention_over_adjacency.py"
+    out = tmp_path / "attention.png"
+    argv = sys.argv
+    sys.argv = [str(script), "--store", stores.root, "--sweep", "exp", "--out", str(out)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert out.stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "layer 0 head 1:" in printed and "of that on the origin's edges" in printed
