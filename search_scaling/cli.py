@@ -234,11 +234,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a sweep spec and print its cells: run hash, sizes, parameters, budget, FLOPs."""
     from search_scaling.models import param_counts
+    from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
     from search_scaling.training.run import plan_run
     from search_scaling.training.weights import kept_bytes
 
-    sweep = load_sweep(args.spec)
+    sweep = load_sweep(args.spec, store_lookup(lambda: _stores(args, create=False)))
     total, kept = 0.0, 0
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
           f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'kept':>9s}")  # fmt: skip
@@ -559,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
     validate = sub.add_parser("validate", help="check a sweep spec and list its cells")
     validate.add_argument("spec", type=Path)
+    _add_store_args(validate)  # read only where init_from names another sweep's cells
     validate.set_defaults(func=cmd_validate)
     sweep = sub.add_parser("sweep", help="run a sweep spec on Ray (local, or the cluster of RAY_ADDRESS)")
     sweep.add_argument("spec", type=Path)

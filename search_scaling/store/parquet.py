@@ -24,7 +24,6 @@ from search_scaling.store.schema import (
     CURVES_SCHEMA,
     PARTITION_KEYS,
     RUNS_SCHEMA,
-    STORE_SCHEMA_VERSION,
     file_version,
     upgrade,
 )
@@ -128,12 +127,12 @@ class ParquetStore:
         by_version: dict[int, list] = {}
         for fragment in dataset.get_fragments(filter=filters):  # each file says its schema version
             by_version.setdefault(file_version(fragment.physical_schema), []).append(fragment)
-        if set(by_version) <= {STORE_SCHEMA_VERSION}:
+        if not by_version:
             return dataset.to_table(filter=filters).to_pandas()
-        parts = []
-        for version, fragments in sorted(by_version.items()):  # older files: read, then upgrade
-            older = ds.FileSystemDataset(fragments, full, dataset.format, self.fs)
-            parts.append(upgrade(older.to_table(filter=filters), version, f"{base} ({fragments[0].path})"))
+        parts = []  # read from the same fragments: their footers are read once
+        for version, fragments in sorted(by_version.items()):  # older files are upgraded
+            files = ds.FileSystemDataset(fragments, full, dataset.format, self.fs)
+            parts.append(upgrade(files.to_table(filter=filters), version, f"{base} ({fragments[0].path})"))
         return pa.concat_tables(parts).to_pandas()
 
 

@@ -106,12 +106,13 @@ def _match(spec, selector: dict, cells: list, sweep_name: str, where: str, probl
 
 
 def store_lookup(stores):
-    """A lookup of another sweep's cells (their RunSpecs) in the store's runs table."""
+    """A lookup of another sweep's cells (their RunSpecs) in the store's runs table. ``stores`` is
+    `Stores`, or a function that makes them (called only when a selector names another sweep)."""
 
     def lookup(sweep: str) -> list:
         from search_scaling.training import RunSpec
 
-        runs = stores.parquet.runs(sweep=sweep)
+        runs = (stores() if callable(stores) else stores).parquet.runs(sweep=sweep)
         return [RunSpec.from_dict(json.loads(s)) for s in runs["spec_json"]]
 
     return lookup

@@ -212,3 +212,13 @@ def test_bad_transfer_and_eval_sets_say_what_and_where(entry, words):
     with pytest.raises(SpecError) as err:
         parse_sweep(body)
     assert words in str(err.value)
+
+
+def test_init_from_another_sweep_is_looked_up_in_the_store():
+    from search_scaling.training import RunSpec
+
+    earlier = RunSpec(task="maze", size=3, model="L1-D8", steps=50, sweep="other")
+    entry = {"task": "maze", "sizes": [3], "init_from": {"task": "maze", "sweep": "other"}}
+    body = {**BASE, "tasks": [entry]}
+    (cell,) = parse_sweep(body, lookup=lambda name: [earlier] if name == "other" else []).cells
+    assert cell.init_from == {"run": earlier.run_hash, "step": None}
