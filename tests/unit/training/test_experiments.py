@@ -14,11 +14,19 @@ from search_scaling.store.weights import WeightStore
 from search_scaling.training import RunSpec
 from search_scaling.training.data import eval_batch
 from search_scaling.training.evaluate import evaluate
+from search_scaling.training.run import INJECT_FAULT_ENV
 from search_scaling.training.schedule import eval_steps
 
 EVALS = [{"name": "big", "size": 4}, {"name": "wilson", "options": {"generator": "wilson"}}]
 SOURCE = RunSpec(task="maze", size=3, model="L1-D8", steps=6, eval_points=3, eval_examples=16, evals=EVALS,
                  keep_checkpoints="log", sweep="exp")  # fmt: skip
+
+
+def test_specs_without_the_new_fields_keep_their_run_hash():
+    plain = RunSpec(task="maze", size=3, model="L1-D8", steps=10)
+    assert plain.run_hash == "e4f66caef99c2d63"  # the hash before named sets and transfer existed
+    assert not {"evals", "init_from", "freeze", "keep_checkpoints"} & set(plain.hashed_fields())
+    assert plain.with_(keep_checkpoints="log").run_hash == plain.run_hash  # what is stored, not computed
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +119,22 @@ def test_bad_experiment_fields_fail_at_construction(change, words):
     assert words in str(err.value)
 
 
-def test_a_source_that_is_missing_or_of_another_shape_fails_before_training(recorded):
+def test_a_source_that_is_missing_failed_or_of_another_shape_fails_before_training(recorded, monkeypatch):
     stores, _ = recorded
     missing = SOURCE.with_(init_from={"run": "0123456789abcdef"}, keep_checkpoints="none")
     with pytest.raises(ValueError, match="run 0123456789abcdef is not in store"):
         record_run(missing, stores)
     assert stores.ledger.get(missing.run_hash)["status"] == "failed"
+    broken = SOURCE.with_(evals=[], steps=2, keep_checkpoints="none")
+    monkeypatch.setenv(INJECT_FAULT_ENV, f"{broken.run_hash}:setup")
+    with pytest.raises(RuntimeError, match="fault injected"):
+        record_run(broken, stores)
+    monkeypatch.delenv(INJECT_FAULT_ENV)
+    dependant = missing.with_(init_from={"run": broken.run_hash}, evals=[])
+    with pytest.raises(
+        ValueError, match=rf"source run {broken.run_hash} is 'failed': RuntimeError: run \w+: fault"
+    ):
+        record_run(dependant, stores)
     other = missing.with_(init_from={"run": SOURCE.run_hash}, model="L2-D16")
     shapes = r"has model shape \(n_layers=1, d_model=8\) but this run's model has \(n_layers=2, d_model=16\)"
     with pytest.raises(ValueError, match=shapes):
