@@ -125,8 +125,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from search_scaling.training import RunSpec
 
     names = ("task", "size", "model", "seed", "steps", "tokens", "batch_size", "lr", "loss_mask",
-             "eval_points", "eval_examples", "precision", "train_sampling")  # fmt: skip
+             "eval_points", "eval_examples", "precision", "train_sampling", "keep_checkpoints")  # fmt: skip
     fields = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.init_from:
+        run, _, step = args.init_from.partition("@")
+        fields["init_from"] = {"run": run, "step": _parse_options([f"step={step}"], "--init-from")["step"]
+                               if step else None}  # fmt: skip
+    fields["freeze"] = args.freeze
     spec = RunSpec(**fields, task_options=_parse_options(args.option, "--option"),
                    model_options=_parse_options(args.model_option, "--model-option"))  # fmt: skip
     cfg, stores = spec.model_config, _stores(args)
@@ -556,6 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option")
     train.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
     train.add_argument("--train-sampling", help="mix problem sizes in training: fixed, uniform or k2")
+    train.add_argument("--keep-checkpoints", help="keep weights in the store: none, final or log")
+    train.add_argument("--init-from", metavar="RUN_HASH[@STEP]", help="start from a run's kept weights")
+    train.add_argument("--freeze", action="append", default=[], metavar="PART", help="e.g. embed")
     _add_store_args(train)
     train.set_defaults(func=cmd_train)
     validate = sub.add_parser("validate", help="check a sweep spec and list its cells")
