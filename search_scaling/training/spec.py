@@ -79,8 +79,8 @@ class RunSpec:
             raise ValueError("invalid run spec: " + "; ".join(problems))
         object.__setattr__(self, "evals", evalsets.canonical(self.evals))  # one spelling, one hash
         object.__setattr__(self, "init_from", transfer.canonical_source(self.init_from))
-        self.eval_sets  # noqa: B018 -- raises on unknown options or sizes of a named set
         self.task_obj.check_size(self.size)  # raises with the task's allowed range
+        self.eval_sets  # noqa: B018 -- raises on unknown options or sizes of a named set
         self.train_task  # noqa: B018 -- raises on an unknown sampling
         self.model_config  # noqa: B018 -- raises on unknown model names or bad overrides
         object.__setattr__(self, "freeze", transfer.check_freeze(self.freeze, self.model_config))
