@@ -125,8 +125,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from search_scaling.training import RunSpec
 
     names = ("task", "size", "model", "seed", "steps", "tokens", "batch_size", "lr", "loss_mask",
-             "eval_points", "eval_examples", "precision", "train_sampling")  # fmt: skip
+             "eval_points", "eval_examples", "precision", "train_sampling", "keep_checkpoints")  # fmt: skip
     fields = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.init_from:
+        run, _, step = args.init_from.partition("@")
+        fields["init_from"] = {"run": run, "step": _parse_options([f"step={step}"], "--init-from")["step"]
+                               if step else None}  # fmt: skip
+    fields["freeze"] = args.freeze
     spec = RunSpec(**fields, task_options=_parse_options(args.option, "--option"),
                    model_options=_parse_options(args.model_option, "--model-option"))  # fmt: skip
     cfg, stores = spec.model_config, _stores(args)
@@ -234,21 +239,27 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a sweep spec and print its cells: run hash, sizes, parameters, budget, FLOPs."""
     from search_scaling.models import param_counts
+    from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
     from search_scaling.training.run import plan_run
+    from search_scaling.training.weights import kept_bytes
 
-    sweep = load_sweep(args.spec)
-    total = 0.0
+    sweep = load_sweep(args.spec, store_lookup(lambda: _stores(args, create=False)))
+    total, kept = 0.0, 0
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
-          f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'lr':>9s}")  # fmt: skip
+          f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'kept':>9s} {'lr':>9s}")  # fmt: skip
     for cell in sweep.cells:
         held_out, steps, scale = plan_run(cell)
         tokens = cell.tokens or int(steps * cell.batch_size * held_out.length.mean())
         flops = tokens * scale["flops_per_token"]
         total += flops
+        kept += kept_bytes(cell, steps)
         print(f"{cell.run_hash:16s} {cell.task:12s} {cell.size:4d} {cell.model:9s} "
               f"{param_counts(cell.model_config)['params_nonembed']:11,d} {cell.seed:4d} {steps:7d} "
-              f"{tokens:13,d} {flops:9.2e} {cell.lr:9.3g}{_origin(sweep, cell)}")  # fmt: skip
+              f"{tokens:13,d} {flops:9.2e} {_megabytes(kept_bytes(cell, steps)):>9s} {cell.lr:9.3g}"
+              f"{_origin(sweep, cell)}")  # fmt: skip
+    if kept:
+        print(f"kept checkpoints (keep_checkpoints, beside the curves): ~{_megabytes(kept)} in all")
     res = sweep.resources
     print(f"\n{sweep.path}: {len(sweep.cells)} cells, total ~{total:.2e} training FLOPs")
     print(f"per trial {res.cpus:g} CPU, {res.gpus:g} GPU; at most {sweep.max_concurrent} at once; "
@@ -268,15 +279,21 @@ def _origin(sweep, cell) -> str:
     return "".join(f" {k} {v}" for k, v in sweep.origins.get(cell.run_hash, {}).items())
 
 
+def _megabytes(n: int) -> str:
+    return "-" if n == 0 else f"{n / 1e6:.2f}MB"
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume, or grow) a sweep: only cells the ledger does not have as finished run."""
     from rich.console import Console
 
     from search_scaling.sweep.progress import SweepProgress, summary_table
     from search_scaling.sweep.runner import run_sweep
+    from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
 
-    sweep, stores = load_sweep(args.spec), _stores(args)
+    stores = _stores(args)
+    sweep = load_sweep(args.spec, store_lookup(stores))  # init_from may name another sweep's cells
     console = Console()
     console.print(f"sweep {sweep.name}: {len(sweep.cells)} cells -> store {stores.root}")
     try:
@@ -533,6 +550,15 @@ def cmd_transition(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Print one held-out example of a run, the model's greedy answer and whether it is right."""
+    from search_scaling.loader import inspect_example, load_run
+
+    stores = _stores(args, create=False)
+    print(inspect_example(load_run(stores, args.run_hash, args.step), args.example, args.set))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write a sweep's report: index.html, PNG plots and fits.json."""
     from analysis.report import build_report
@@ -606,10 +632,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option")
     train.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
     train.add_argument("--train-sampling", help="mix problem sizes in training: fixed, uniform or k2")
+    train.add_argument("--keep-checkpoints", help="keep weights in the store: none, final or log")
+    train.add_argument("--init-from", metavar="RUN_HASH[@STEP]", help="start from a run's kept weights")
+    train.add_argument("--freeze", action="append", default=[], metavar="PART", help="e.g. embed")
     _add_store_args(train)
     train.set_defaults(func=cmd_train)
     validate = sub.add_parser("validate", help="check a sweep spec and list its cells")
     validate.add_argument("spec", type=Path)
+    _add_store_args(validate)  # read only where init_from names another sweep's cells
     validate.set_defaults(func=cmd_validate)
     sweep = sub.add_parser("sweep", help="run a sweep spec on Ray (local, or the cluster of RAY_ADDRESS)")
     sweep.add_argument("spec", type=Path)
@@ -652,6 +682,13 @@ def build_parser() -> argparse.ArgumentParser:
     transition.add_argument("--n-eval", help="evaluation examples per point: a number or a column")
     transition.add_argument("--bootstrap", type=int, default=200, metavar="N")
     transition.set_defaults(func=cmd_transition)
+    inspect = sub.add_parser("inspect", help="a held-out example, the model's answer, right or not")
+    inspect.add_argument("run_hash")
+    inspect.add_argument("--step", type=int, help="a kept step (default: the last one kept)")
+    inspect.add_argument("--example", type=int, default=0, metavar="I", help="index in the held-out set")
+    inspect.add_argument("--set", metavar="NAME", help="a named eval set of the run (default: held-out)")
+    _add_store_args(inspect)
+    inspect.set_defaults(func=cmd_inspect)
     report = sub.add_parser("report", help="write a sweep's report (HTML, plots, fits.json)")
     report.add_argument("sweep")
     report.add_argument("--store", help="store root: a directory, file:///abs/path or s3://... (default "

@@ -20,7 +20,13 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from search_scaling.store.schema import CURVES_SCHEMA, PARTITION_KEYS, RUNS_SCHEMA
+from search_scaling.store.schema import (
+    CURVES_SCHEMA,
+    PARTITION_KEYS,
+    RUNS_SCHEMA,
+    file_version,
+    upgrade,
+)
 
 PART = "part-{first:09d}-{last:09d}.parquet"
 
@@ -77,7 +83,7 @@ class ParquetStore:
         """Remove a run's temporary files: those of writer ``tag``, or all (``None``: a new attempt
         clears what dead attempts left). Returns how many were removed."""
         removed = 0
-        for table in ("runs", "curves"):
+        for table in ("runs", "curves", "weights"):
             directory = self._dir(table, sweep_id, run_hash)
             info = self.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
             for f in info:
@@ -118,7 +124,16 @@ class ParquetStore:
         if self.fs.get_file_info(base).type == pafs.FileType.NotFound:
             return full.empty_table().to_pandas()
         dataset = ds.dataset(base, schema=full, filesystem=self.fs, partitioning=partitioning)
-        return dataset.to_table(filter=filters).to_pandas()
+        by_version: dict[int, list] = {}
+        for fragment in dataset.get_fragments(filter=filters):  # each file says its schema version
+            by_version.setdefault(file_version(fragment.physical_schema), []).append(fragment)
+        if not by_version:
+            return dataset.to_table(filter=filters).to_pandas()
+        parts = []  # read from the same fragments: their footers are read once
+        for version, fragments in sorted(by_version.items()):  # older files are upgraded
+            files = ds.FileSystemDataset(fragments, full, dataset.format, self.fs)
+            parts.append(upgrade(files.to_table(filter=filters), version, f"{base} ({fragments[0].path})"))
+        return pa.concat_tables(parts).to_pandas()
 
 
 def _filters(**values):

@@ -191,6 +191,14 @@ class Recorder:
         if self.mlflow_run:
             self.mirror("log_curves", self.mlflow_run, rows)
 
+    def write_weights(self, spec, step: int, data: dict) -> None:
+        """A kept checkpoint, beside the curves (`store.weights`); a replayed step replaces it."""
+        from search_scaling.store.weights import WeightStore
+        from search_scaling.training.weights import to_bytes
+
+        self.check_claim(spec)
+        WeightStore(self.stores.parquet).write(self.sweep_id, spec.run_hash, step, to_bytes(data), self.tag)
+
     def check_claim(self, spec, ask_ledger: bool = False) -> None:
         if self.beat.lost:
             raise LostClaim(f"run {spec.run_hash}: attempt {self.attempt} lost its claim (a heartbeat "
@@ -294,13 +302,16 @@ def record_run(spec, stores: Stores, owner: str | None = None, verbose: bool = F
 
 
 def _train_claimed(spec, stores: Stores, recorder: Recorder, verbose: bool, train_kwargs: dict):
+    from search_scaling.store.weights import source_weights
     from search_scaling.training import train_one
     from search_scaling.training.run import inject_fault, plan_run
 
     inject_fault(spec, "setup")
+    init_weights = source_weights(stores, spec) if spec.init_from else None  # a bad source fails here
     plan = plan_run(spec)
     recorder.start(spec, plan[2])
-    result = train_one(spec, stores.workdir, sink=recorder, verbose=verbose, plan=plan, **train_kwargs)
+    result = train_one(spec, stores.workdir, sink=recorder, verbose=verbose, plan=plan,
+                       init_weights=init_weights, **train_kwargs)  # fmt: skip
     recorder.finish(spec, result.scale, result.status, result)
     return result
 

@@ -5,15 +5,30 @@ without this package and returns the partition keys as columns):
 
     runs/sweep_id=<sweep>/run_hash=<hash>/run.parquet                       one row per run
     curves/sweep_id=<sweep>/run_hash=<hash>/part-<first>-<last>.parquet     rows of steps first..last
+    weights/sweep_id=<sweep>/run_hash=<hash>/step-<step>.pt                 kept checkpoints (weights only)
 
 Files whose names start with "." are in-flight temporaries; pyarrow and pandas ignore them.
+
+Curve splits (one convention for every reader):
+- ``train``: the training loss and learning rate, averaged since the previous evaluation;
+- ``eval``: the held-out set of the task as the run defines it;
+- ``eval:<name>``: the run's named evaluation set ``<name>`` (`RunSpec.evals`: other task options
+  and/or problem size), scored with the same metrics at the same steps as ``eval``. A reader that
+  wants the held-out curve selects ``split == "eval"`` exactly; ``split.str.startswith("eval:")``
+  selects the named sets, and the name is what follows the colon.
+
+Versions (``search_scaling.schema_version`` in each file's metadata):
+- 1: splits ``train`` and ``eval`` only.
+- 2: adds the ``eval:<name>`` splits and the ``weights`` table. The columns did not change, so a
+  version-1 file reads as version 2 unchanged (`upgrade`); a file newer than this code is refused.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
+VERSION_KEY = b"search_scaling.schema_version"
 PARTITION_KEYS = ("sweep_id", "run_hash")  # directory names, not columns inside the files
 
 CURVES_SCHEMA = pa.schema(
@@ -60,3 +75,17 @@ RUNS_SCHEMA = pa.schema(
     ],
     metadata={"search_scaling.schema_version": str(STORE_SCHEMA_VERSION)},
 )
+
+
+def file_version(schema: pa.Schema) -> int:
+    """The store schema version a file was written with (1 for files without the key)."""
+    return int((schema.metadata or {}).get(VERSION_KEY, b"1"))
+
+
+def upgrade(table: pa.Table, version: int, where: str = "store file") -> pa.Table:
+    """Rows written under ``version`` as rows of the current version (version 1 -> 2: no column
+    changed, the named-set splits are new), or a ValueError for a file newer than this code."""
+    if version > STORE_SCHEMA_VERSION:
+        raise ValueError(f"{where} has store schema version {version}, newer than this code's "
+                         f"{STORE_SCHEMA_VERSION}: upgrade search-scaling to read it")  # fmt: skip
+    return table

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from search_scaling.store import Stores
 from search_scaling.store.ledger import FINISHED, LostClaim
 from search_scaling.store.recorder import STALE_AFTER_S, first_use_lock
+from search_scaling.sweep import sources
 from search_scaling.sweep.resources import check_resources
 from search_scaling.sweep.spec import SweepSpec
 
@@ -125,7 +126,12 @@ def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: l
     res = sweep.resources
     while queue or running:
         while queue and len(running) < sweep.max_concurrent:
-            spec = queue.pop(0)
+            unfinished = {c.run_hash for c in (*queue, *running.values())}  # a transfer waits for its source
+            ready = [c for c in queue if not sources.waiting_on(c, unfinished)]
+            if not ready:
+                break
+            spec = ready[0]
+            queue.remove(spec)
             locations = (stores.root, stores.ledger_url, stores.tracking_uri)
             args = (spec.to_json(), locations, _owner(sweep, driver, spec), int(res.cpus),
                     sweep.checkpoint_every_s)  # fmt: skip

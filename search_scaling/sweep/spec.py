@@ -32,8 +32,10 @@ from pathlib import Path
 
 import yaml
 
+from search_scaling.sweep import sources
 from search_scaling.sweep.tune_spec import Tuned, TuneSpec, parse_tune, parse_tuned
 from search_scaling.tasks import get_task
+from search_scaling.training.evalsets import canonical as canonical_evals
 from search_scaling.training.spec import RunSpec, field_problem
 
 TOP_LEVEL = ("name", "description", "tasks", "models", "seeds", "grid", "zip", "training", "budget",
@@ -41,8 +43,10 @@ TOP_LEVEL = ("name", "description", "tasks", "models", "seeds", "grid", "zip", "
 BUDGETS = ("steps", "tokens", "tokens_per_param", "flops")
 INT_BUDGETS = ("steps", "tokens")
 AXIS_FIELDS = ("task", "size", "task_options", "model", "seed")  # set by tasks / models / seeds
-NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "sweep")
+NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "sweep", "init_from")  # init_from: per task entry
+TASK_KEYS = ("task", "sizes", "options", "evals", "init_from", "freeze")
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in NOT_TRAINING)
+SELECTOR = "_init_from_selector"  # an axis key that is not a RunSpec field (taken out in _expand)
 
 
 class SpecError(ValueError):
@@ -104,7 +108,9 @@ StrictLoader.add_implicit_resolver(
 )
 
 
-def load_sweep(path: str | Path) -> SweepSpec:
+def load_sweep(path: str | Path, lookup=None) -> SweepSpec:
+    """``lookup(sweep_name) -> [RunSpec]`` finds another sweep's cells for ``init_from`` selectors
+    that name one (`sources.store_lookup(stores)`)."""
     path = str(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -115,10 +121,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise SpecError(path, [f"cannot read it as a text file ({err})"]) from None
     except yaml.YAMLError as err:
         raise SpecError(path, [f"not valid YAML: {err}"]) from None
-    return parse_sweep(raw, path)
+    return parse_sweep(raw, path, lookup)
 
 
-def parse_sweep(raw, path: str = "<sweep>") -> SweepSpec:
+def parse_sweep(raw, path: str = "<sweep>", lookup=None) -> SweepSpec:
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise SpecError(path, ["the top level must be a mapping with keys " + ", ".join(TOP_LEVEL)])
@@ -143,7 +149,7 @@ def parse_sweep(raw, path: str = "<sweep>") -> SweepSpec:
     # Expand what is valid even when something else is not, so cell-level problems (a model option
     # a size cannot take, ...) are reported in the same pass as the rest.
     origins: dict = {}
-    cells = _expand(axes, training, budget, name, problems, tuned, origins) if budget else []
+    cells = _expand(axes, training, budget, name, problems, lookup, tuned, origins) if budget else []
     if not cells and not problems:
         problems.append("the sweep has no cells")
     if problems:
@@ -183,8 +189,12 @@ def _tasks(raw: dict, problems: list[str]) -> list[dict]:
     tasks = []
     for i, entry in enumerate(_list(raw, "tasks", problems)):
         where = f"tasks[{i}]"
-        if not isinstance(entry, dict) or set(entry) - {"task", "sizes", "options"} or "task" not in entry:
-            problems.append(f"{where}: a mapping with task, sizes and optional options, got {entry!r}")
+        if not isinstance(entry, dict) or set(entry) - set(TASK_KEYS) or "task" not in entry:
+            problems.append(f"{where}: a mapping with task, sizes and optional options, evals, init_from, "
+                            f"freeze; got {entry!r}")  # fmt: skip
+            continue
+        extra = _entry_extras(entry, where, problems)
+        if extra is None:
             continue
         options = {} if entry.get("options") is None else entry["options"]
         sizes = entry.get("sizes")
@@ -205,14 +215,33 @@ def _tasks(raw: dict, problems: list[str]) -> list[dict]:
         said = set()
         for j, size in enumerate(sizes):
             try:
-                RunSpec(task=entry["task"], size=size, task_options=options, steps=1)
+                evals = extra.get("evals", [])
+                RunSpec(task=entry["task"], size=size, task_options=options, steps=1, evals=evals)
             except ValueError as err:
                 if str(err) not in said:  # a bad option fails every size: say it once
                     said.add(str(err))
                     problems.append(f"{where}.sizes[{j}]: {err}")
                 continue
-            tasks.append({"task": entry["task"], "size": size, "task_options": options})
+            tasks.append({"task": entry["task"], "size": size, "task_options": options, **extra})
     return tasks
+
+
+def _entry_extras(entry: dict, where: str, problems: list[str]) -> dict | None:
+    """A task entry's evals / freeze (RunSpec fields) and its init_from selector (resolved once
+    every cell is known, `sources`); None after a problem."""
+    extra = {k: entry[k] for k in ("evals", "freeze") if entry.get(k) is not None}
+    if "evals" in extra:
+        try:
+            extra["evals"] = canonical_evals(extra["evals"], f"{where}.evals")
+        except ValueError as err:
+            problems.append(str(err))
+            return None
+    if entry.get("init_from") is not None:
+        selector = sources.check_selector(entry["init_from"], f"{where}.init_from", problems)
+        if selector is None:
+            return None
+        extra[SELECTOR] = (selector, f"{where}.init_from")
+    return extra
 
 
 def _models(raw: dict, problems: list[str]) -> list[dict]:
@@ -332,13 +361,14 @@ def _positive_int(raw: dict, key: str, default: int, problems: list[str], minimu
     return value
 
 
-def _expand(axes, training: dict, budget: dict, name: str, problems: list[str], tuned: Tuned | None = None,
-            origins: dict | None = None) -> list[RunSpec]:  # fmt: skip
+def _expand(axes, training: dict, budget: dict, name: str, problems: list[str], lookup=None,
+            tuned: Tuned | None = None, origins: dict | None = None) -> list[RunSpec]:  # fmt: skip
     tuned = tuned or Tuned()
-    cells, seen, failed = [], set(), {}
+    cells, seen, failed, pending = [], set(), {}, []
     for combo in itertools.product(*axes):
         fields_ = {k: v for part in combo for k, v in part.items()}
-        where = ", ".join(f"{k}={v}" for k, v in fields_.items() if k != "task_options")
+        selector = fields_.pop(SELECTOR, None)  # the cell's source: resolved once every cell is known
+        where = ", ".join(f"{k}={v}" for k, v in fields_.items() if k not in ("task_options", "evals"))
         try:
             spec = RunSpec(**{**training, **fields_}, steps=1, sweep=name)
             spec, origin = _apply_tuned(spec, tuned)
@@ -346,7 +376,9 @@ def _expand(axes, training: dict, budget: dict, name: str, problems: list[str], 
         except (ValueError, TypeError) as err:
             failed.setdefault(str(err), []).append(where)
             continue
-        if spec.run_hash not in seen:  # identical cells (e.g. a zipped duplicate) run once
+        if selector is not None:
+            pending.append((spec, *selector))
+        elif spec.run_hash not in seen:  # identical cells (e.g. a zipped duplicate) run once
             seen.add(spec.run_hash)
             cells.append(spec)
             if origin and origins is not None:
@@ -354,6 +386,7 @@ def _expand(axes, training: dict, budget: dict, name: str, problems: list[str], 
     for err, where in failed.items():  # one line per distinct problem, not one per cell
         more = f" and {len(where) - 1} more cell(s)" if len(where) > 1 else ""
         problems.append(f"cell ({where[0]}){more}: {err}")
+    sources.resolve(pending, cells, name, problems, lookup)
     return cells
 
 

@@ -24,11 +24,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from search_scaling.models import flops_per_token, param_counts
+from search_scaling.training import transfer, weights
 from search_scaling.training.data import StepBatches, eval_batch
 from search_scaling.training.evaluate import evaluate
 from search_scaling.training.module import SequenceModel
 from search_scaling.training.schedule import eval_steps
-from search_scaling.training.spec import RunSpec
+from search_scaling.training.spec import RunSpec, held_out_seed
 
 CHECKPOINT = "last.ckpt"
 # Fault injection for the sweep's fault tests (a diverging cell inside a real Ray sweep):
@@ -53,6 +54,9 @@ class CurveSink(Protocol):
         """Raise if the run's claim was lost: cheap (the heartbeat's latest answer) every batch,
         a ledger round trip with ``ask_ledger`` before a checkpoint replaces the last one."""
 
+    # Optional: ``write_weights(spec, step, data)`` keeps a checkpoint (`weights`) in the store; a
+    # sink without it (or no sink) keeps them in the run's work directory.
+
 
 @dataclass
 class RunResult:
@@ -76,8 +80,9 @@ class RunTracker(L.Callback):
     divergence, checkpoints, and flushes rows to the sink. Its state is part of the checkpoint."""
 
     def __init__(self, spec, precision, held_out, schedule, flops_per_tok, ckpt_path, sink=None,
-                 checkpoint_every_s: float = 30.0, verbose: bool = False):  # fmt: skip
+                 checkpoint_every_s: float = 30.0, verbose: bool = False, named=()):  # fmt: skip
         self.spec, self.precision, self.held_out, self.schedule = spec, precision, held_out, set(schedule)
+        self.named = named  # (split, task, batch) of each named evaluation set
         self.flops_per_tok, self.ckpt_path, self.sink = flops_per_tok, ckpt_path, sink
         self.checkpoint_every_s, self.verbose = checkpoint_every_s, verbose
         self.last_step = max(self.schedule)
@@ -140,11 +145,22 @@ class RunTracker(L.Callback):
                                        "lr": trainer.optimizers[0].param_groups[0]["lr"]})  # fmt: skip
             self.state["loss_sum"], self.state["loss_n"] = 0.0, 0
         self._rows(step, "eval", metrics)
+        for split, task, batch in self.named:
+            self._rows(step, split, evaluate(pl_module.model, task, batch, self.precision))
+        if weights.keeps(self.spec.keep_checkpoints, step, self.last_step) and np.isfinite(metrics["loss"]):
+            self._keep(pl_module, step)
         if not np.isfinite(metrics["loss"]):
             self._diverge(trainer, step, metrics["loss"])
         elif self.verbose:
             print(f"  step {step:6d}  tokens {self.state['tokens']:>11,}  loss {metrics['loss']:.4f}  "
                   f"exact {metrics.get('exact', float('nan')):.3f}  ({self._elapsed():.0f}s)")  # fmt: skip
+
+    def _keep(self, pl_module, step: int) -> None:
+        data = weights.payload(self.spec, step, pl_module.model)
+        if hasattr(self.sink, "write_weights"):
+            self.sink.write_weights(self.spec, step, data)
+        else:
+            weights.save_local(self.ckpt_path.parent / "weights", data)
 
     def _rows(self, step: int, split: str, metrics: dict) -> None:
         tokens = self.state["tokens"]
@@ -197,9 +213,11 @@ class StepData(L.LightningDataModule):
 
 def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink | None = None,
               verbose: bool = False, progress_bar: bool = False, checkpoint_every_s: float = 30.0,
-              callbacks: tuple = (), plan: tuple | None = None) -> RunResult:  # fmt: skip
+              callbacks: tuple = (), plan: tuple | None = None, init_weights: dict | None = None,
+              ) -> RunResult:  # fmt: skip
     """Train (or resume, or return) the run ``spec``; ``callbacks`` are extra Lightning callbacks;
-    ``plan`` is `plan_run(spec)` when the caller has it already."""
+    ``plan`` is `plan_run(spec)` when the caller has it already; ``init_weights`` is the state dict
+    of the source run a ``spec.init_from`` names (`record_run` reads it from the store)."""
     quiet_lightning()
     run_dir = Path(workdir).resolve() / spec.run_hash
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -212,9 +230,10 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
 
     L.seed_everything(spec.derived_seed("init") % 2**32, verbose=False)
     module = SequenceModel(spec, total)
+    _start_from(module.model, spec, init_weights, resuming=ckpt.exists())
     schedule = eval_steps(total, spec.eval_points)
     tracker = RunTracker(spec, precision, held_out, schedule, scale["flops_per_token"], ckpt, sink,
-                         checkpoint_every_s, verbose)  # fmt: skip
+                         checkpoint_every_s, verbose, named_eval_batches(spec))  # fmt: skip
     trainer = L.Trainer(
         max_steps=total, max_epochs=-1, accelerator="auto", devices=1, precision=precision,
         gradient_clip_val=spec.grad_clip or None, logger=False, enable_checkpointing=False,
@@ -230,6 +249,26 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
     return RunResult(spec, state["status"], final, list(state["rows"]), ckpt, trainer.global_step,
                      state["tokens"], state["elapsed"], scale)  # fmt: skip
+
+
+def named_eval_batches(spec: RunSpec) -> list[tuple]:
+    """(split, task, held-out batch) of each named evaluation set, seeded like the held-out set."""
+    out = []
+    for s in spec.eval_sets:
+        seed = held_out_seed(spec.task, s.options, s.size)
+        out.append((s.split, s.task, eval_batch(s.task, s.size, spec.eval_examples, seed)))
+    return out
+
+
+def _start_from(model, spec: RunSpec, init_weights: dict | None, resuming: bool) -> None:
+    """Load the source's weights (unless resuming: the checkpoint has the run's own) and freeze
+    the named parts before the optimiser sees the parameters."""
+    if spec.init_from and not resuming:
+        if init_weights is None:
+            raise ValueError(f"run {spec.run_hash} starts from run {spec.init_from['run']}: pass its weights "
+                             "(init_weights; record_run reads them from the store)")  # fmt: skip
+        transfer.load_weights(model, init_weights, spec.init_from["run"])
+    transfer.apply_freeze(model, spec.freeze, spec.model_config)
 
 
 def _fit(trainer: L.Trainer, module, data, resume) -> None:

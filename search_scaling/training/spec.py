@@ -16,13 +16,16 @@ from functools import cached_property
 from search_scaling.models import ModelConfig, model_config
 from search_scaling.tasks import LOSS_MODES, Task, get_task
 from search_scaling.tasks.base import SIZE_SAMPLING
+from search_scaling.training import evalsets, transfer
 
 SCHEMA_VERSION = 1
 PRECISIONS = ("auto", "32-true", "bf16-mixed")
-NOT_HASHED = ("sweep",)
+KEEP_CHECKPOINTS = ("none", "final", "log")
+# What is stored, not what is computed: kept weights (keep_checkpoints) do not change a run's identity.
+NOT_HASHED = ("sweep", "keep_checkpoints")
 # Fields added after runs were recorded: left out of the hash while at their default, so the
 # identity (and the finished cells) of every earlier run is kept.
-HASHED_UNLESS_DEFAULT = {"train_options": {}}
+HASHED_UNLESS_DEFAULT = {"train_options": {}, "evals": [], "init_from": {}, "freeze": []}
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,13 @@ class RunSpec:
     ``train_sampling`` (fixed | uniform | k2) mixes problem sizes up to ``size`` in training only,
     and ``train_options`` override task options in training only (e.g. ``{endpoints: balanced}``:
     train on balanced mazes, evaluate on the task as defined); evaluation is always on the task as
-    defined (its own options and sampling) at ``size``."""
+    defined (its own options and sampling) at ``size``.
+
+    ``evals`` adds named evaluation sets (`evalsets`: other task options and/or sizes, scored at
+    every evaluation step as split ``eval:<name>``); ``init_from`` / ``freeze`` start from another
+    run's kept weights with parts frozen (`transfer`); ``keep_checkpoints`` (none | final | log:
+    every evaluation step) keeps model weights in the store (not hashed: it changes what is stored,
+    not what is computed)."""
 
     task: str = "maze"
     size: int = 5
@@ -58,15 +67,23 @@ class RunSpec:
     eval_points: int = 24
     eval_examples: int = 512
     precision: str = "auto"
+    evals: list = field(default_factory=list)
+    init_from: dict = field(default_factory=dict)
+    freeze: list = field(default_factory=list)
+    keep_checkpoints: str = "none"
     sweep: str = ""
 
     def __post_init__(self) -> None:
         problems = list(_field_problems(self))
         if problems:
             raise ValueError("invalid run spec: " + "; ".join(problems))
+        object.__setattr__(self, "evals", evalsets.canonical(self.evals))  # one spelling, one hash
+        object.__setattr__(self, "init_from", transfer.canonical_source(self.init_from))
         self.task_obj.check_size(self.size)  # raises with the task's allowed range
+        self.eval_sets  # noqa: B018 -- raises on unknown options or sizes of a named set
         self.train_task  # noqa: B018 -- raises on an unknown sampling
         self.model_config  # noqa: B018 -- raises on unknown model names or bad overrides
+        object.__setattr__(self, "freeze", transfer.check_freeze(self.freeze, self.model_config))
 
     # -- identity ----------------------------------------------------------------------------------
     def hashed_fields(self) -> dict:
@@ -104,8 +121,15 @@ class RunSpec:
         return task
 
     @cached_property
+    def eval_sets(self) -> list[evalsets.EvalSet]:
+        return evalsets.resolve(self.task, self.task_options, self.size, self.evals)
+
+    @cached_property
     def model_config(self) -> ModelConfig:
         task = self.task_obj
+        if self.evals:  # the model must also read every named set (a larger size, a longer prompt)
+            d_vocab, n_ctx = evalsets.model_shape(task, self.size, self.eval_sets)
+            return model_config(self.model, d_vocab, n_ctx, **self.model_options)
         return model_config(
             self.model, task.vocab_size(self.size), task.max_len(self.size), **self.model_options
         )
@@ -114,7 +138,7 @@ class RunSpec:
     def eval_seed(self) -> int:
         """The held-out set's seed: the task, its options and size only, so every model size and
         seed of a task is scored on the same examples."""
-        return _seed({"purpose": "eval", "task": self.task, "options": self.task_options, "size": self.size})
+        return held_out_seed(self.task, self.task_options, self.size)
 
     def total_steps(self, mean_len: float) -> int:
         if self.steps is not None:
@@ -136,6 +160,11 @@ class RunSpec:
         return cls(**data)
 
 
+def held_out_seed(task: str, options: dict, size: int) -> int:
+    """The seed of a held-out set (a run's own, or a named one): task, options and size only."""
+    return _seed({"purpose": "eval", "task": task, "options": options, "size": size})
+
+
 def _seed(values: dict) -> int:
     payload = json.dumps(values, sort_keys=True).encode()
     return int.from_bytes(hashlib.sha256(payload).digest()[:8], "little") >> 1
@@ -153,7 +182,8 @@ NUMBER_RANGE = {
     "grad_clip": (0.0, math.inf),  # 0 turns clipping off
     "mask_switch": (0.0, 1.0),
 }
-CHOICES = {"loss_mask": LOSS_MODES, "precision": PRECISIONS, "train_sampling": (None, *SIZE_SAMPLING)}
+CHOICES = {"loss_mask": LOSS_MODES, "precision": PRECISIONS, "train_sampling": (None, *SIZE_SAMPLING),
+           "keep_checkpoints": KEEP_CHECKPOINTS}  # fmt: skip
 NAMES = ("task", "model")
 MAPPINGS = ("task_options", "model_options", "train_options")
 

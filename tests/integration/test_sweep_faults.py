@@ -115,9 +115,12 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     """One sweep (one Ray start) for two faults: a cell whose loss turns NaN ends ``diverged`` (not a
     failure); a cell failing after its claim and before training (the issue's `name: .hidden`
     case) ends ``failed`` with its error in the ledger, the runs row and `status`, after its
-    retries; the others complete, and the sweep exits 1 naming the failed cell."""
+    retries; the cells that transfer from it (init_from) wait for it, then fail with the reason; the
+    others complete, and the sweep exits 1 naming the failed cells."""
     body = {**spec("faults", range(3), steps=60), "retries": 1}
-    hashes = parse_sweep(body).run_hashes
+    body["tasks"].append({"task": "maze", "sizes": [3], "init_from": {"task": "maze", "seed": 2}})
+    hashes = parse_sweep(body).run_hashes[:3]
+    dependants = parse_sweep(body).run_hashes[3:]
     bad_loss, broken = hashes[1], hashes[2]
     faults = {"SEARCH_SCALING_INJECT_NAN": f"{bad_loss}:20", INJECT_FAULT_ENV: f"{broken}:setup"}
     proc, store = start_sweep(tmp_path, body, env=faults)
@@ -127,6 +130,10 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     assert f"failed {broken}: {error}" in out and "'running'" not in out
     ledger = Ledger(f"sqlite:///{store / 'ledger.db'}")
     assert ledger.statuses(hashes) == {hashes[0]: "done", bad_loss: "diverged", broken: "failed"}
+    reason = f"ValueError: init_from: source run {broken} is 'failed': {error}"
+    for dependant in dependants:  # each waited for its source, then failed with the reason
+        assert ledger.get(dependant)["status"] == "failed" and reason in ledger.get(dependant)["error"]
+        assert f"failed {dependant}: {reason}" in out
     row = ledger.get(broken)
     assert row["attempts"] == 2 and error in row["error"]  # retried once
     runs = pd.read_parquet(store / "runs").set_index("run_hash")

@@ -1,8 +1,10 @@
 """A real local Ray sweep end to end into a temporary store; re-running it is a no-op; growing the
-grid runs only the new cells."""
+grid runs only the new cells. One task entry transfers from the other (init_from) within the same
+`search-scaling sweep`: each of its cells starts after, and from the final weights of, its source."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -14,7 +16,10 @@ pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "search_scaling.cli"]
 SPEC = {
     "name": "tiny",
-    "tasks": [{"task": "maze", "sizes": [3]}],
+    "tasks": [
+        {"task": "maze", "sizes": [3]},
+        {"task": "maze", "sizes": [3], "init_from": {"task": "maze"}, "freeze": ["embed"]},
+    ],
     "models": ["L1-D8"],
     "seeds": [0, 1],
     "training": {"eval_points": 4, "eval_examples": 16},
@@ -35,11 +40,27 @@ def test_local_sweep_fills_the_store_and_resumes(tmp_path):
     first = _sweep(tmp_path, SPEC)
     assert first.returncode == 0, first.stdout + first.stderr
     runs = pd.read_parquet(tmp_path / "store" / "runs")
-    assert len(runs) == 2 and set(runs["status"]) == {"done"}
+    assert len(runs) == 4 and set(runs["status"]) == {"done"}
     curves = pd.read_parquet(tmp_path / "store" / "curves")
     assert not curves.duplicated(["run_hash", "step", "split", "metric"]).any()
-    grown = _sweep(tmp_path, {**SPEC, "seeds": [0, 1, 2]})  # one new cell
+    _check_transfer(runs, curves)
+    grown = _sweep(tmp_path, {**SPEC, "seeds": [0, 1, 2]})  # one new cell and the one transferring from it
     assert grown.returncode == 0, grown.stdout + grown.stderr
     runs = pd.read_parquet(tmp_path / "store" / "runs")
-    assert len(runs) == 3
-    assert (runs.sort_values("started_at")["started_at"].iloc[:2] < runs["started_at"].max()).all()
+    assert len(runs) == 6
+    assert (runs.sort_values("started_at")["started_at"].iloc[:4] < runs["started_at"].max()).all()
+
+
+def _check_transfer(runs: pd.DataFrame, curves: pd.DataFrame) -> None:
+    """Each transfer started once its source had finished, from its source's final weights."""
+    specs = {r.run_hash: json.loads(r.spec_json) for r in runs.itertuples()}
+    loss = curves[(curves["split"] == "eval") & (curves["metric"] == "loss")].set_index(["run_hash", "step"])
+    dependants = [h for h, spec in specs.items() if spec["init_from"]]
+    assert len(dependants) == 2
+    for run_hash in dependants:
+        source = specs[run_hash]["init_from"]["run"]
+        assert specs[source]["keep_checkpoints"] == "final"  # what its dependant needs
+        assert specs[source]["seed"] == specs[run_hash]["seed"]
+        by_hash = runs.set_index("run_hash")
+        assert by_hash.loc[run_hash, "started_at"] >= by_hash.loc[source, "finished_at"]
+        assert loss.loc[(run_hash, 0), "value"] == loss.loc[(source, specs[source]["steps"]), "value"]

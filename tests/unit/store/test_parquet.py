@@ -111,3 +111,22 @@ def test_temporaries_are_removed_by_writer_tag_or_all(tmp_path):
     assert store.remove_temporaries("s", "r", tag="a1") == 1  # not a12's
     assert store.remove_temporaries("s", "r") == 2
     assert sorted(p.name for p in part_dir.iterdir()) == ["part-000000000-000000001.parquet"]
+
+
+def test_version_1_files_read_as_version_2_and_newer_ones_are_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store = ParquetStore(tmp_path)
+    store.write_curves("s", "new", [{**r, "split": "eval:shifted"} for r in rows([1])], 0, 1)
+    for run_hash, version in (("old", "1"), ("future", "3")):
+        table = pa.Table.from_pylist(rows([1]), schema=CURVES_SCHEMA)
+        folder = tmp_path / "curves" / "sweep_id=s" / f"run_hash={run_hash}"
+        folder.mkdir(parents=True)
+        pq.write_table(table.replace_schema_metadata({"search_scaling.schema_version": version}),
+                       folder / "part-000000000-000000001.parquet")  # fmt: skip
+    with pytest.raises(ValueError, match="has store schema version 3, newer than this code's 2"):
+        store.curves(with_runs=False)
+    (tmp_path / "curves" / "sweep_id=s" / "run_hash=future" / "part-000000000-000000001.parquet").unlink()
+    curves = store.curves(with_runs=False)
+    assert set(zip(curves["run_hash"], curves["split"])) == {("old", "eval"), ("new", "eval:shifted")}

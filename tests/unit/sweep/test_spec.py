@@ -14,10 +14,10 @@ SWEEPS = Path(__file__).parents[3] / "sweeps"
 EXPECTED_CELLS = {
     "smoke.yaml": 18,
     "maze_grid.yaml": 144,
-    "iteration.yaml": 96,
+    "iteration.yaml": 104,
     "group_composition.yaml": 48,
     "recall.yaml": 36,
-    "maze_target.yaml": 36,
+    "maze_target.yaml": 18,
 }
 
 
@@ -170,3 +170,55 @@ def test_validate_prints_one_clear_error_and_fails(tmp_path, capsys):
     assert main(["validate", str(spec)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"search-scaling validate: error: {spec}: 1 problem(s)") and "seeds: " in err
+
+
+def test_named_sets_and_transfer_expand_in_order():
+    body = {**BASE, "seeds": [0, 1], "training": {"evals": [{"name": "big", "size": 4}]},
+            "tasks": [{"task": "maze", "sizes": [3]},
+                      {"task": "maze", "sizes": [3], "options": {"generator": "wilson"},
+                       "init_from": {"task": "maze", "options": {}}, "freeze": ["embed"]}]}  # fmt: skip
+    cells = parse_sweep(body).cells
+    sources, dependants = cells[:2], cells[2:]
+    assert [c.keep_checkpoints for c in sources] == ["final", "final"]  # what the dependants need
+    assert [d.init_from["run"] for d in dependants] == [s.run_hash for s in sources]  # same seed
+    assert all(c.evals == [{"name": "big", "options": {}, "size": 4}] for c in cells)
+    plain = parse_sweep({**BASE, "seeds": [0, 1]}).cells
+    assert [c.run_hash for c in plain] == [
+        c.with_(keep_checkpoints="none", evals=[]).run_hash for c in sources
+    ]
+
+
+@pytest.mark.parametrize(
+    "entry, words",
+    [
+        (
+            {"init_from": {"task": "parity"}},
+            "tasks[1].init_from: no cell of sweep 't' has task=parity, size=3",
+        ),
+        ({"init_from": {"tsk": "maze"}}, "tasks[1].init_from: unknown key(s) ['tsk']"),
+        ({"init_from": {"task": "maze", "sweep": "other"}}, "needs the store (--store), or name the source"),
+        ({"init_from": {"task": "maze"}, "sizes": [4]}, "no cell of sweep 't' has task=maze, size=4"),
+        ({"init_from": {"task": "maze", "size": 3}, "sizes": [4]}, "has model shape (d_vocab=20, n_ctx=67)"),
+        (
+            {"evals": [{"name": "x", "options": {"colour": 1}}]},
+            "evals[0] (x): maze: unknown option(s) ['colour']",
+        ),
+        ({"evals": [{"name": "a b", "size": 4}]}, "tasks[1].evals[0].name: 1-40 letters"),
+        ({"freeze": ["blocks.2"]}, "freeze: model L1-D8 (1 layers) has no part 'blocks.2'"),
+    ],
+)
+def test_bad_transfer_and_eval_sets_say_what_and_where(entry, words):
+    body = {**BASE, "tasks": [{"task": "maze", "sizes": [3]}, {"task": "maze", "sizes": [3], **entry}]}
+    with pytest.raises(SpecError) as err:
+        parse_sweep(body)
+    assert words in str(err.value)
+
+
+def test_init_from_another_sweep_is_looked_up_in_the_store():
+    from search_scaling.training import RunSpec
+
+    earlier = RunSpec(task="maze", size=3, model="L1-D8", steps=50, sweep="other")
+    entry = {"task": "maze", "sizes": [3], "init_from": {"task": "maze", "sweep": "other"}}
+    body = {**BASE, "tasks": [entry]}
+    (cell,) = parse_sweep(body, lookup=lambda name: [earlier] if name == "other" else []).cells
+    assert cell.init_from == {"run": earlier.run_hash, "step": None}

@@ -167,7 +167,8 @@ def test_maze_target_variants():
     assert s["reaches_T"].mean() == 1.0 and s["reached_nearest"].mean() == 1.0
     shifted = get_task("maze_target", variant="shifted")
     sb = shifted.generate(200, 5, np.random.default_rng(0))
-    assert shifted.score(sb, perfect_completions(sb))["proxy_goal"].mean() < s["proxy_goal"].mean()
+    ss = shifted.score(sb, perfect_completions(sb))
+    assert ss["reaches_T"].mean() == 1.0 and ss["proxy_goal"].sum() == ss["other_goal"].sum() == 0
     anti = get_task("maze_target", variant="anti_target")
     ab = anti.generate(100, 5, np.random.default_rng(0))
     assert anti.score(ab, perfect_completions(ab))["visits_avoided"].sum() == 0
@@ -176,6 +177,39 @@ def test_maze_target_variants():
     rs = retarget.score(rb, perfect_completions(rb))
     assert rs["reached_nearest"].mean() == 1.0 and rs["reaches_T"].mean() < 0.5
     assert (np.sum(rb.tokens == 0, axis=1) == 3).all()  # three episodes, each opening <ADJLIST_START>
+
+
+def test_maze_target_says_where_episodes_end_under_shift():
+    """Every prefix of a true path, closed with <PATH_END>, is a valid episode ending on a known
+    cell: the scorer's bucket (T, proxy colour, elsewhere) and end label must match the labels."""
+    from search_scaling.tasks.maze.tokens import PATH_END
+
+    task = get_task("maze_target", variant="shifted")  # T = shape a2, proxy = colour b2
+    batch = task.generate(40, 4, np.random.default_rng(1))
+    full = perfect_completions(batch)
+    true_len = (full == PATH_END).argmax(axis=1)
+    rows, buckets = np.arange(len(batch)), set()
+    for k in range(1, int(true_len.max()) + 1):
+        cells = np.minimum(k, true_len)  # a prefix of k cells (the whole path if shorter)
+        comp = np.where(np.arange(full.shape[1]) < cells[:, None], full, PATH_END)
+        s = task.score(batch, comp)
+        end = _end_cells(comp[rows, cells - 1])
+        shape, colour = batch.extras["labels"][rows, end[:, 0], end[:, 1]].T
+        on_t, on_proxy = shape == 2, (colour == 2) & (shape != 2)
+        assert (s["valid"] == 1).all() and np.array_equal(s["reaches_T"], on_t)
+        assert np.array_equal(s["proxy_goal"], on_proxy)
+        assert np.array_equal(s["other_goal"], ~on_t & ~on_proxy)
+        assert np.array_equal(s["end_b2"], colour == 2) and np.array_equal(s["end_a2"], on_t)
+        buckets.update(np.where(on_t, "T", np.where(on_proxy, "proxy", "other")).tolist())
+    assert buckets == {"T", "proxy", "other"}  # every bucket was exercised
+
+
+def _end_cells(tokens: np.ndarray) -> np.ndarray:
+    """(row, col) of coordinate tokens, read from their text, e.g. "(2,3)"."""
+    from search_scaling.tasks.maze.tokens import vocabulary
+
+    vocab = vocabulary(4)
+    return np.array([[int(v) for v in vocab[t].strip("()").split(",")] for t in tokens])
 
 
 @pytest.mark.parametrize(
