@@ -309,11 +309,20 @@ def _previous_search(stores: Stores, sweep: SweepSpec, group: Group) -> list | N
     entry = _recorded(stores, sweep).get(group.key)
     if not entry or entry["search"] != search_id(_required(sweep), group):
         return None
-    hashes = [h for trial in entry["trials"] for h in trial]
-    statuses = stores.ledger.statuses(hashes)
-    if all(statuses.get(h) in (*FINISHED, "pruned") for h in hashes):
-        return entry["trials"]
-    return None
+    statuses = stores.ledger.statuses([h for trial in entry["trials"] for h in trial])
+    return entry["trials"] if all(_settled(trial, statuses) for trial in entry["trials"]) else None
+
+
+def _settled(trial: list[str], statuses: dict) -> bool:
+    """A trial ended: its runs (one per problem size, in order) all finished, or it stopped at a
+    pruned or diverged run (the runs after it were never started)."""
+    for run_hash in trial:
+        status = statuses.get(run_hash)
+        if status in ("pruned", "diverged"):
+            return True
+        if status != "done":
+            return False
+    return True
 
 
 def _search(rt, sweep: SweepSpec, tune: TuneSpec, group: Group, stores: Stores, verbose: int) -> list:
