@@ -5,7 +5,8 @@
   when the number of evaluation examples is known (else Gaussian), against smooth alternatives
   (linear, and a logistic curve in x without floor/ceiling). "transition" needs both a better
   sigmoid (delta BIC > 10) and a sharp one: its 10-90% width 2 ln(9) w under a quarter of the x range.
-- `loss_break_across_scale`: a BNSL break vs a saturating power law on loss alone (delta BIC).
+- `loss_break_across_scale`: a BNSL break vs a saturating power law on loss alone, by the rule of
+  `analysis.fit.select` (AICc, the simpler form within the evidence margin, breaks inside the data).
 - `plateau_drop`: within one run, a loss plateau followed by a drop, located in steps.
 """
 
@@ -121,18 +122,21 @@ def fit_transition(x, y, n_eval=None, n_boot: int = 0, seed: int = 0) -> Transit
 
 
 def loss_break_across_scale(x, loss, min_points: int = 8) -> dict:
-    """Loss alone, across scale: one-break BNSL vs saturating power law. Returns the verdict
-    ("break", "smooth" or "undetermined"), delta BIC and the break location."""
-    from analysis.fit import fit_form
+    """Loss alone, across scale: one-break BNSL vs saturating power law, chosen by the same rule as
+    ``fit --form auto``. Returns the verdict ("break", "smooth" or "undetermined"), the AICc
+    difference (positive favours the break) and the break location."""
+    from analysis.fit import select
 
     x, loss = np.asarray(x, float), np.asarray(loss, float)
     if len(np.unique(x)) < min_points:
         return {"verdict": "undetermined", "reason": f"{len(np.unique(x))} distinct scales < {min_points}"}
-    bnsl, sat = fit_form("bnsl", x, loss), fit_form("saturating", x, loss)
-    delta = sat.bic - bnsl.bic
-    verdict = "break" if delta > MIN_DELTA_BIC and x.min() < bnsl.params["d1"] < x.max() else "smooth"
-    return {"verdict": verdict, "delta_bic": float(delta), "break": bnsl.params["d1"],
-            "sharpness_f": bnsl.params["f1"]}  # fmt: skip
+    chosen = select(x, loss, forms=("saturating", "bnsl"))
+    score = {n: chosen.evidence.get(n, {}).get("aicc", np.inf) for n in ("saturating", "bnsl")}
+    delta = score["saturating"] - score["bnsl"] if np.isfinite(score["bnsl"]) else -np.inf
+    out = {"verdict": "break" if chosen.form == "bnsl" else "smooth", "delta_aicc": float(delta)}
+    if chosen.form == "bnsl":
+        out |= {"break": chosen.params["d1"], "sharpness_f": chosen.params["f1"]}
+    return out
 
 
 def plateau_drop(steps, loss, min_points: int = 6, flat: float = 0.15, steep: float = 0.3) -> dict:
