@@ -13,10 +13,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from analysis import checks
 from analysis.forms import CHINCHILLA, FORMS, ONE_INPUT_FORMS, Form
+
+_THREADPOOLS: list[ThreadpoolController] = []
+
+
+def one_thread():
+    """A context with BLAS pinned to one thread. The controller scans the loaded libraries once:
+    a fresh ``threadpool_limits`` per fit cost about 30 ms, more than a small fit itself."""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1)
 
 
 @dataclass
@@ -107,7 +117,7 @@ def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> 
     objective, jac, value = _objective(form, X, logy)
     bounds = form.bounds(X)
     best = None
-    with threadpool_limits(limits=1), np.errstate(all="ignore"):
+    with one_thread(), np.errstate(all="ignore"):
         for theta0 in _screen(value, starts if starts is not None else form.starts(X, y)):
             res = minimize(objective, theta0, jac=jac, method="L-BFGS-B", bounds=bounds,
                            options={"maxiter": 5000, "maxfun": 20000})  # fmt: skip
@@ -145,13 +155,8 @@ def bootstrap(result: FitResult, X, y, n: int = 1000, groups=None, seed: int = 0
     (``ci`` left empty) when ``n`` is 0 or no resample could be refitted."""
     n = checks.count("bootstrap resamples", n, minimum=0)
     X, y = _as_matrix(X), np.asarray(y, dtype=float)
-    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    ids, inverse = np.unique(groups, return_inverse=True)
-    members = [np.nonzero(inverse == i)[0] for i in range(len(ids))]
-    rng = np.random.default_rng(seed)
     samples = []
-    for _ in range(n):
-        rows = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
+    for rows in resamples(len(y), groups, n, seed):
         try:
             refit = fit_form(result.form, X[rows], y[rows], starts=[result.theta])
         except (ValueError, RuntimeError):
@@ -161,6 +166,16 @@ def bootstrap(result: FitResult, X, y, n: int = 1000, groups=None, seed: int = 0
     keys = list(result.params) + list(result.derived)
     result.ci = {k: np.percentile([s[k] for s in samples], [lo, hi]).tolist() for k in keys if samples}
     return samples
+
+
+def resamples(n_points: int, groups, n_boot: int, seed: int = 0):
+    """Row indices of ``n_boot`` bootstrap resamples: of points, or of whole groups (runs)."""
+    groups = np.arange(n_points) if groups is None else np.asarray(groups)
+    ids, inverse = np.unique(groups, return_inverse=True)
+    members = [np.nonzero(inverse == i)[0] for i in range(len(ids))]
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
 
 
 def holdout_largest(form: str, X, y, n_largest: int = 1, n_boot: int = 200, seed: int = 0) -> dict:

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, xlogy
-from threadpoolctl import threadpool_limits
 
 from analysis import checks
+from analysis.fit import one_thread, resamples, select
 
 SHARP_FRACTION = 0.25
 MIN_DELTA_BIC = 10.0
@@ -61,7 +61,7 @@ def _nll(pred, y, n):
 
 def _best(nll, starts):
     best = None
-    with threadpool_limits(limits=1):
+    with one_thread():
         for theta0 in starts:
             res = minimize(nll, theta0, method="L-BFGS-B")
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
@@ -85,10 +85,12 @@ def _fit_smooth(x, y, n):
     return min((r for r in (linear, logistic) if r is not None), key=lambda r: r.fun)
 
 
-def fit_transition(x, y, n_eval=None, n_boot: int = 0, seed: int = 0) -> Transition:
+def fit_transition(x, y, n_eval=None, n_boot: int = 0, seed: int = 0, groups=None) -> Transition:
     """``x``: loss (or any scale variable), ``y``: accuracy in [0, 1] (or a continuous metric in
     [0, 1] with ``n_eval=None``); ``n_eval``: evaluation examples per point (a whole number or an
-    array of them). NaNs, values outside [0, 1] and negative counts raise ValueError naming them."""
+    array of them); ``groups``: the run of each point, so that the bootstrap resamples whole runs
+    (checkpoints of one run are not independent). NaNs, values outside [0, 1] and negative counts
+    raise ValueError naming them."""
     x, y = checks.finite("x", x), checks.within("y", y, 0.0, 1.0, "accuracies")
     n = None if n_eval is None else np.broadcast_to(checks.counts("n_eval", n_eval), y.shape)
     n_boot = checks.count("n_boot", n_boot)
@@ -110,10 +112,8 @@ def fit_transition(x, y, n_eval=None, n_boot: int = 0, seed: int = 0) -> Transit
     result = Transition(float(sig.x[2]), width, floor, ceil, sharp, float(delta_bic), float(sharpness),
                         len(x), kind)  # fmt: skip
     if n_boot:
-        rng = np.random.default_rng(seed)
         draws = []
-        for _ in range(n_boot):
-            rows = rng.integers(0, len(x), len(x))
+        for rows in resamples(len(x), groups, n_boot, seed):
             res = _fit_sigmoid(x[rows], y[rows], None if n is None else n[rows], starts=[sig.x])
             if res is not None:
                 draws.append(res.x[2])
@@ -125,8 +125,6 @@ def loss_break_across_scale(x, loss, min_points: int = 8) -> dict:
     """Loss alone, across scale: one-break BNSL vs saturating power law, chosen by the same rule as
     ``fit --form auto``. Returns the verdict ("break", "smooth" or "undetermined"), the AICc
     difference (positive favours the break) and the break location."""
-    from analysis.fit import select
-
     x, loss = np.asarray(x, float), np.asarray(loss, float)
     if len(np.unique(x)) < min_points:
         return {"verdict": "undetermined", "reason": f"{len(np.unique(x))} distinct scales < {min_points}"}
