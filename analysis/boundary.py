@@ -86,10 +86,11 @@ def _crossing(scale, exact, n_eval, groups, n_boot, seed) -> tuple[dict, list[fl
 
 def _located(log_value: float, ci, lo: float, hi: float) -> dict:
     """A crossing as a value with its interval when inside the grid, else as a bound."""
+    top, bottom = float(f"{10**hi:.12g}"), float(f"{10**lo:.12g}")  # the grid's own values, not 10^log10
     if log_value > hi:
-        return {"status": "above grid", "bound": f"> {10**hi:.4g}", "lower_bound": float(10**hi)}
+        return {"status": "above grid", "bound": f"> {top:.4g}", "lower_bound": top}
     if log_value < lo:
-        return {"status": "below grid", "bound": f"< {10**lo:.4g}", "upper_bound": float(10**lo)}
+        return {"status": "below grid", "bound": f"< {bottom:.4g}", "upper_bound": bottom}
     out = {"status": "inside", "value": float(10**log_value), "log10": log_value}
     if ci:
         out |= {"ci": [float(10 ** ci[0]), float(10 ** ci[1])], "log10_ci": ci}
