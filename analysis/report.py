@@ -46,7 +46,8 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
     else:
         _analyse(fits, wide, out, n_boot)
     fits["findings"] = findings(fits)
-    (out / "fits.json").write_text(json.dumps(fits, indent=1, default=_json_default))
+    text = json.dumps(_strict(fits), indent=1, default=_json_default, allow_nan=False)
+    (out / "fits.json").write_text(text)
     (out / "index.html").write_text(render_html(fits, out))
     return fits
 
@@ -169,7 +170,20 @@ def _collect_not_fitted(fits: dict) -> None:
         missing["L* n across sizes"] = fits["threshold_vs_length"]["reason"]
 
 
+def _strict(value):
+    """NaN and infinities as null: strict JSON, readable by a browser and by jq."""
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def _json_default(value):
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating, float)):
