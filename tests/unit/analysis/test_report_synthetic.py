@@ -59,7 +59,7 @@ def test_boundary_law_recovers_gamma_and_reports_sizes_beyond_the_grid_as_bounds
 @pytest.mark.parametrize(
     "case",
     [
-        {"sizes": (3,)},  # one problem size
+        {"sizes": (3,), "params": (1e3, 1e4)},  # one problem size
         {"sizes": (2, 3), "params": (3e3,)},  # one model size
         "all failed",
     ],
@@ -75,7 +75,7 @@ def test_degenerate_sweeps_get_a_report_that_says_what_could_not_be_fitted(tmp_p
     if case == "all failed":
         assert "no evaluation points" in missing["everything"] and "'failed': 2" in missing["everything"]
         assert "Nothing could be fitted" in fits["findings"]
-    elif "sizes" in case:
+    elif len(case["sizes"]) == 1:
         assert "1 size(s)" in missing["params boundary law"] and "size(s) 3" in fits["findings"]
     else:
         assert "1 model size(s); a law needs 3" in missing["loss vs params (size 2)"]
