@@ -133,7 +133,7 @@ def artefact_test(x, p, exact, n_eval, groups, n_boot: int = 0, alpha: float = A
     x, p, exact = (np.asarray(v, float) for v in (x, p, exact))
     n = np.broadcast_to(np.asarray(n_eval, float), exact.shape)
     groups = np.asarray(groups)
-    why = _undetermined(x, exact, groups)
+    why = _undetermined(x, exact, groups, n)
     if why:
         return {"verdict": "undetermined", "reason": why, "n_points": len(x)}
     logp, k = np.log(np.clip(p, 1e-300, 1)), np.round(exact * n)
@@ -155,7 +155,9 @@ def artefact_test(x, p, exact, n_eval, groups, n_boot: int = 0, alpha: float = A
     return out
 
 
-def _undetermined(x, exact, groups) -> str | None:
+def _undetermined(x, exact, groups, n) -> str | None:
+    if not np.all(np.isfinite(n) & (n > 0)):
+        return "the number of evaluation examples (eval_examples) is unknown: no binomial test"
     if len(x) < MIN_POINTS:
         return f"{len(x)} evaluation points < {MIN_POINTS}"
     if len(np.unique(groups)) < MIN_RUNS:

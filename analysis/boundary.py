@@ -67,6 +67,8 @@ def _crossing(scale, exact, n_eval, groups, n_boot, seed) -> tuple[dict, list[fl
     out = {"n_runs": len(x), "grid": [float(10**lo), float(10**hi)], "runs": list(map(str, groups))}
     if len(np.unique(x)) < 2:
         return {**out, **_bounds_only(x, exact, "one scale: no sigmoid to fit")}, []
+    if not np.all(np.isfinite(n) & (n > 0)):
+        return {**out, **_bounds_only(x, exact, "eval_examples unknown: no binomial fit")}, []
     fitted = _logistic(x, k, n)
     if fitted is None or not np.isfinite(fitted[0]):
         return {**out, **_bounds_only(x, exact, "the sigmoid fit did not converge")}, []

@@ -435,7 +435,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=1, default=float))
         return 0
-    print(f"{fit.form} fit to {fit.n_points} points (objective {fit.objective:.4g}, BIC {fit.bic:.1f})")
+    print(f"{fit.form} fit to {fit.n_points} points (objective {fit.objective:.4g}, BIC {fit.bic:.1f}, "
+          f"AICc {fit.aicc:.1f})")  # fmt: skip
     for name, value in {**fit.params, **fit.derived}.items():
         ci = fit.ci.get(name)
         print(f"  {name:14s} {value:.6g}" + (f"   95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""))
