@@ -13,10 +13,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from analysis import checks
 from analysis.forms import CHINCHILLA, FORMS, ONE_INPUT_FORMS, Form
+
+_THREADPOOLS: list[ThreadpoolController] = []
+
+
+def one_thread():
+    """A context with BLAS pinned to one thread. The controller scans the loaded libraries once:
+    a fresh ``threadpool_limits`` per fit cost about 30 ms, more than a small fit itself."""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1)
 
 
 @dataclass
@@ -44,7 +54,9 @@ class FitResult:
     @property
     def aicc(self) -> float:
         n, k = self.n_points, self.k
-        return n * np.log(max(self.rss_log, 1e-300) / n) + 2 * k + 2 * k * (k + 1) / max(n - k - 1, 1)
+        if n - k - 1 <= 0:  # the small-sample correction is undefined: no evidence for this form
+            return float("inf")
+        return n * np.log(max(self.rss_log, 1e-300) / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
 
     def predict(self, X) -> np.ndarray:
         return FORMS[self.form].predict(self.theta, _as_matrix(X))
@@ -68,7 +80,7 @@ def _as_matrix(X) -> np.ndarray:
 def _objective(form: Form, X: np.ndarray, logy: np.ndarray):
     """Sum of squared log residuals, or of Huber losses divided by delta (so that L-BFGS-B's
     relative tolerance does not stop it early). Returns f, or (f, gradient) when the form has an
-    analytic Jacobian."""
+    analytic Jacobian; and f alone (to screen starts without paying for gradients)."""
     delta = form.huber_delta
 
     def value_and_slope(r):
@@ -86,7 +98,7 @@ def _objective(form: Form, X: np.ndarray, logy: np.ndarray):
         return value, slope @ form.jacobian(theta, X)
 
     has_jacobian = form.jacobian(np.zeros(len(form.names)), X[:1]) is not None
-    return (f_and_grad, True) if has_jacobian else (f, False)
+    return (f_and_grad, True, f) if has_jacobian else (f, False, f)
 
 
 def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> FitResult:
@@ -102,12 +114,12 @@ def fit_form(form: str | Form, X, y, starts: list[np.ndarray] | None = None) -> 
     checks.positive("x", X)
     checks.positive("y", y)
     logy = np.log(y)
-    objective, jac = _objective(form, X, logy)
-    value = (lambda t: objective(t)[0]) if jac else objective
+    objective, jac, value = _objective(form, X, logy)
+    bounds = form.bounds(X)
     best = None
-    with threadpool_limits(limits=1), np.errstate(all="ignore"):
+    with one_thread(), np.errstate(all="ignore"):
         for theta0 in _screen(value, starts if starts is not None else form.starts(X, y)):
-            res = minimize(objective, theta0, jac=jac, method="L-BFGS-B",
+            res = minimize(objective, theta0, jac=jac, method="L-BFGS-B", bounds=bounds,
                            options={"maxiter": 5000, "maxfun": 20000})  # fmt: skip
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
@@ -143,13 +155,8 @@ def bootstrap(result: FitResult, X, y, n: int = 1000, groups=None, seed: int = 0
     (``ci`` left empty) when ``n`` is 0 or no resample could be refitted."""
     n = checks.count("bootstrap resamples", n, minimum=0)
     X, y = _as_matrix(X), np.asarray(y, dtype=float)
-    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    ids, inverse = np.unique(groups, return_inverse=True)
-    members = [np.nonzero(inverse == i)[0] for i in range(len(ids))]
-    rng = np.random.default_rng(seed)
     samples = []
-    for _ in range(n):
-        rows = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
+    for rows in resamples(len(y), groups, n, seed):
         try:
             refit = fit_form(result.form, X[rows], y[rows], starts=[result.theta])
         except (ValueError, RuntimeError):
@@ -159,6 +166,16 @@ def bootstrap(result: FitResult, X, y, n: int = 1000, groups=None, seed: int = 0
     keys = list(result.params) + list(result.derived)
     result.ci = {k: np.percentile([s[k] for s in samples], [lo, hi]).tolist() for k in keys if samples}
     return samples
+
+
+def resamples(n_points: int, groups, n_boot: int, seed: int = 0):
+    """Row indices of ``n_boot`` bootstrap resamples: of points, or of whole groups (runs)."""
+    groups = np.arange(n_points) if groups is None else np.asarray(groups)
+    ids, inverse = np.unique(groups, return_inverse=True)
+    members = [np.nonzero(inverse == i)[0] for i in range(len(ids))]
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
 
 
 def holdout_largest(form: str, X, y, n_largest: int = 1, n_boot: int = 200, seed: int = 0) -> dict:
@@ -194,10 +211,16 @@ def holdout_largest(form: str, X, y, n_largest: int = 1, n_boot: int = 200, seed
             "predicted": np.exp(logpred).tolist(), "actual": y[test].tolist()}  # fmt: skip
 
 
-def select(X, y, forms=ONE_INPUT_FORMS, criterion: str = "bic") -> FitResult:
-    """Fit every form; return the best by BIC (or AICc) with the evidence for each: the criterion,
-    its difference to the best, and the Akaike/Schwarz weight exp(-delta/2) normalised."""
-    fits, why = {}, {}
+EVIDENCE_MARGIN = 2.0  # AICc units: a more flexible form must beat every simpler one by more than this
+
+
+def select(X, y, forms=ONE_INPUT_FORMS, criterion: str = "aicc", margin: float = EVIDENCE_MARGIN):
+    """Fit every form; return the simplest (fewest parameters) whose criterion (AICc by default,
+    which penalises flexible forms properly at small n; or BIC) is within ``margin`` of the best.
+    A BNSL fit whose break sits at the edge of the data is no evidence of a break: it is kept in
+    the evidence but never chosen. The evidence per form: the criterion, its difference to the best,
+    and the Akaike/Schwarz weight exp(-delta/2) normalised."""
+    X, fits, why = _as_matrix(X), {}, {}
     for name in forms:
         try:
             fits[name] = fit_form(name, X, y)
@@ -205,13 +228,25 @@ def select(X, y, forms=ONE_INPUT_FORMS, criterion: str = "bic") -> FitResult:
             why[name] = str(err)
     if not fits:
         raise ValueError("no form could be fitted: " + "; ".join(f"{k}: {v}" for k, v in why.items()))
-    scores = {n: getattr(f, criterion) for n, f in fits.items()}
-    best = min(scores, key=scores.get)
-    deltas = {n: s - scores[best] for n, s in scores.items()}
-    weights = {n: np.exp(-d / 2) for n, d in deltas.items()}
-    total = sum(weights.values())
-    result = fits[best]
+    scores = {n: float(getattr(f, criterion)) for n, f in fits.items()}
+    eligible = {n: s for n, s in scores.items() if np.isfinite(s) and _breaks_inside(fits[n], X)}
+    if not eligible:
+        raise ValueError(f"no form has enough points for {criterion}: " + ", ".join(
+            f"{n} ({fits[n].k} parameters, {fits[n].n_points} points)" for n in fits))  # fmt: skip
+    best_score = min(eligible.values())
+    simplest = min((n for n, s in eligible.items() if s <= best_score + margin), key=lambda n: fits[n].k)
+    deltas = {n: s - best_score for n, s in scores.items()}
+    weights = {n: float(np.exp(-d / 2)) if np.isfinite(d) else 0.0 for n, d in deltas.items()}
+    total = sum(weights.values()) or 1.0
+    result = fits[simplest]
     result.evidence = {
-        n: {criterion: scores[n], "delta": deltas[n], "weight": weights[n] / total} for n in fits
-    }
+        n: {criterion: scores[n], "delta": deltas[n], "weight": weights[n] / total,
+            "eligible": n in eligible} for n in fits
+    }  # fmt: skip
+    result.evidence["rule"] = {"criterion": criterion, "margin": margin, "chosen": simplest}
     return result
+
+
+def _breaks_inside(fit: FitResult, X: np.ndarray) -> bool:
+    form = FORMS[fit.form]
+    return not hasattr(form, "breaks_inside") or form.breaks_inside(fit.theta, X)

@@ -7,6 +7,11 @@ are done on log residuals) and back to the published parameter names.
 | saturating | y = E + A x^-alpha | E, A, alpha |
 | chinchilla | L = E + A N^-alpha + B D^-beta | E, A, B, alpha, beta |
 | bnsl (k breaks) | y = a + b x^-c0 prod_i (1 + (x/d_i)^(1/f_i))^(-c_i f_i) | a, b, c0, c1, d1, f1, ... |
+
+BNSL parameters are kept to the ranges where they mean what the form says (``Form.bounds``): the
+exponents c0, c_i >= 0 (a falling curve whose every break steepens it; flattening is the floor a's
+job), every break d_i inside the x range of the data, and the sharpness f_i in [0.01, 5]. Without
+these, a 16-point fit spent its extra parameters on a break outside the data or a negative exponent.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ class Form:
 
     def starts(self, X: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
         raise NotImplementedError
+
+    def bounds(self, X: np.ndarray) -> list[tuple[float | None, float | None]] | None:
+        """Box bounds on theta for L-BFGS-B (None: unbounded)."""
+        return None
 
     def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         return np.exp(self.log_predict(theta, X))
@@ -107,26 +116,61 @@ class BNSL(Form):
     """Broken neural scaling law with k breaks (Caballero et al. 2022). theta = (log a, log b, c0,
     then per break c_i, log d_i, log f_i); a is kept positive (log-parametrised)."""
 
+    MAX_EXPONENT = 50.0
+    SHARPNESS = (0.01, 5.0)
+
     def __init__(self, breaks: int):
         names = ("a", "b", "c0") + tuple(f"{p}{i}" for i in range(1, breaks + 1) for p in ("c", "d", "f"))
         super().__init__(f"bnsl{breaks}" if breaks != 1 else "bnsl", names)
         object.__setattr__(self, "breaks", breaks)
 
-    def log_predict(self, theta, X):
-        logx = np.log(X[:, 0])
-        body = theta[1] - theta[2] * logx
+    def _terms(self, theta, logx):
+        """Per break: (c, f, z, softplus z) with z = (log x - log d) / f."""
+        out = []
         for i in range(self.breaks):
             c, logd, logf = theta[3 + 3 * i : 6 + 3 * i]
             f = np.exp(logf)
-            body = body - c * f * np.logaddexp(0.0, (logx - logd) / f)
+            z = (logx - logd) / f
+            out.append((c, f, z, np.logaddexp(0.0, z)))
+        return out
+
+    def log_predict(self, theta, X):
+        logx = np.log(X[:, 0])
+        body = theta[1] - theta[2] * logx
+        for c, f, _, softplus in self._terms(theta, logx):
+            body = body - c * f * softplus
         return np.logaddexp(theta[0], body)
 
+    def jacobian(self, theta, X):
+        logx = np.log(X[:, 0])
+        w_floor = np.exp(theta[0] - self.log_predict(theta, X))  # share of the floor a in y
+        w_body = 1.0 - w_floor
+        cols = [w_floor, w_body, -w_body * logx]
+        for c, f, z, softplus in self._terms(theta, logx):
+            sig = np.exp(z - softplus)  # expit(z), overflow-free
+            cols += [-w_body * f * softplus, w_body * c * sig, -w_body * c * f * (softplus - z * sig)]
+        return np.column_stack(cols)
+
+    def bounds(self, X):
+        lo, hi = float(np.log(X[:, 0].min())), float(np.log(X[:, 0].max()))
+        per_break = [(0.0, self.MAX_EXPONENT), (lo, hi), tuple(np.log(self.SHARPNESS))]
+        return [(None, None), (None, None), (0.0, self.MAX_EXPONENT)] + per_break * self.breaks
+
     def to_params(self, theta):
+        """Named parameters, breaks in increasing d (the product is symmetric in them)."""
         out = {"a": float(np.exp(theta[0])), "b": float(np.exp(theta[1])), "c0": float(theta[2])}
-        for i in range(self.breaks):
-            c, logd, logf = theta[3 + 3 * i : 6 + 3 * i]
+        triples = sorted((theta[3 + 3 * i : 6 + 3 * i] for i in range(self.breaks)), key=lambda t: t[1])
+        for i, (c, logd, logf) in enumerate(triples):
             out |= {f"c{i + 1}": float(c), f"d{i + 1}": float(np.exp(logd)), f"f{i + 1}": float(np.exp(logf))}
         return out
+
+    def breaks_inside(self, theta, X, margin: float = 0.02) -> bool:
+        """Every break away from the ends of the data's log-x range (a break pinned at a bound
+        is a smooth curve in disguise)."""
+        lo, hi = np.log(X[:, 0].min()), np.log(X[:, 0].max())
+        pad = margin * (hi - lo)
+        logd = theta[4 : 3 + 3 * self.breaks : 3]
+        return bool(np.all((logd > lo + pad) & (logd < hi - pad)))
 
     def starts(self, X, y):
         logx = np.log(X[:, 0])

@@ -27,14 +27,17 @@ def load_table(source) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _read(root: str, table: str, sweep: str | None) -> pd.DataFrame:
-    """A store table from a local directory or any pyarrow filesystem URI (``s3://bucket/runs``)."""
+def _read(root: str, table: str, sweep: str | None, missing_ok: bool = False) -> pd.DataFrame:
+    """A store table from a local directory or any pyarrow filesystem URI (``s3://bucket/runs``).
+    ``missing_ok``: an absent table is empty (no run of the store got as far as writing one)."""
     if "://" in root:
         fs, base = pafs.FileSystem.from_uri(root)
     else:
         fs, base = pafs.LocalFileSystem(), str(Path(root).resolve())
     base = f"{base.rstrip('/')}/{table}"
     if fs.get_file_info(base).type == pafs.FileType.NotFound:
+        if missing_ok:
+            return pd.DataFrame(columns=["run_hash", "step", "tokens", "flops", "split", "metric", "value"])
         raise ValueError(f"no {table!r} table under store {root!r}")
     filt = ds.field("sweep_id") == sweep if sweep else None
     try:
@@ -60,7 +63,7 @@ class RunRecord:
 def read_store(root, sweep: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, curves) of one sweep (or all); curves carry their run's task, sizes and parameters."""
     root = str(root)
-    runs, curves = _read(root, "runs", sweep), _read(root, "curves", sweep)
+    runs, curves = _read(root, "runs", sweep), _read(root, "curves", sweep, missing_ok=True)
     if runs.empty:
         raise ValueError(f"store {root!r} has no runs" + (f" for sweep {sweep!r}" if sweep else ""))
     runs = runs.copy()

@@ -76,13 +76,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
     out = Path(stores.root) / "reports" / sweep.name
     fits = build_report(stores.root, sweep.name, out)
-    tr = fits["accuracy_vs_loss"].get("transition", {})
     console.print(f"\ncells: {dict(counts)}; {time.perf_counter() - started:.0f}s")
-    if "threshold" in tr:
-        verdict = "a transition" if tr["transition"] else "no sharp transition"
-        console.print(f"exact-path accuracy vs loss: {verdict} at L* = {tr['threshold']:.3f} "
-                      f"(95% CI {tr['threshold_ci'][0]:.3f}..{tr['threshold_ci'][1]:.3f})")  # fmt: skip
+    console.print(fits["findings"], markup=False)
     console.print(f"report:  {out.resolve() / 'index.html'}  (open it in a browser)")
+    console.print(_log_report(stores.mirror if stores.tracking_uri else None, sweep.name, out))
     console.print(f"MLflow:  .venv/bin/search-scaling ui --store {stores.root}   -> http://127.0.0.1:5000")
     return 0 if counts.get("failed", 0) == 0 else 1
 
@@ -338,6 +335,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     path = tuning.write_tuned_spec(sweep, section, args.tuned)
     print(summary["best"].drop(columns=["runs"]).to_string(index=False))
     print(f"tuned spec: {path}\nreport: {page}")
+    print(_log_report(_report_mirror(stores.root, args), sweep.name + tuning.SUFFIX, Path(out)))
     return 0
 
 
@@ -500,7 +498,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=1, default=float))
         return 0
-    print(f"{fit.form} fit to {fit.n_points} points (objective {fit.objective:.4g}, BIC {fit.bic:.1f})")
+    print(f"{fit.form} fit to {fit.n_points} points (objective {fit.objective:.4g}, BIC {fit.bic:.1f}, "
+          f"AICc {fit.aicc:.1f})")  # fmt: skip
     for name, value in {**fit.params, **fit.derived}.items():
         ci = fit.ci.get(name)
         print(f"  {name:14s} {value:.6g}" + (f"   95% CI [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""))
@@ -567,17 +566,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = Stores.locate(args.store, create=False)  # --store, $SEARCH_SCALING_STORE or ./runs
     out = args.out or _report_dir(store, args.sweep)
     if args.sweep.endswith("-tune"):
-        return _tuning_report(store, args.sweep, Path(out))
+        return _tuning_report(store, args.sweep, Path(out), args)
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
-    tr = fits["accuracy_vs_loss"].get("transition", {})
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
-    if "threshold" in tr:
-        print(f"exact accuracy vs loss: {'transition' if tr['transition'] else 'no sharp transition'} "
-              f"at L* = {tr['threshold']:.3f}")  # fmt: skip
+    print(fits["findings"])
+    print(_log_report(_report_mirror(store, args), args.sweep, out))
     return 0
 
 
-def _tuning_report(store: str, sweep: str, out: Path) -> int:
+def _tuning_report(store: str, sweep: str, out: Path, args: argparse.Namespace) -> int:
     """The report of a hyperparameter search, from what `tune` saved beside the store."""
     import json
 
@@ -598,7 +595,41 @@ def _tuning_report(store: str, sweep: str, out: Path) -> int:
     if "lr" in meta["fields"]:
         law = lr_law(table, meta["mode"])
     print(f"report: {write_tuning_report(table, best, law, meta, out).resolve()}")
+    print(_log_report(_report_mirror(store, args), sweep, out))
     return 0
+
+
+def _report_mirror(store: str, args: argparse.Namespace):
+    """The MLflow the sweep mirrored to: --tracking-uri, $MLFLOW_TRACKING_URI, or the SQLite file
+    beside a local store if there is one (a report never creates a tracking database)."""
+    import os
+
+    from search_scaling.store.locations import sqlalchemy_url
+    from search_scaling.store.mirror import Mirror, default_tracking_uri
+    from search_scaling.store.recorder import ENV_TRACKING
+
+    if args.no_mlflow:
+        return None
+    uri = args.tracking_uri or os.environ.get(ENV_TRACKING)
+    if uri is None and "://" not in store and (Path(store) / "mlflow.db").exists():
+        uri = default_tracking_uri(store)
+    if uri is None:
+        return None
+    artifacts = Path(store) / "mlartifacts" if "://" not in store else None
+    return Mirror(sqlalchemy_url(uri), artifacts)
+
+
+def _log_report(mirror, sweep: str, out: Path) -> str:
+    """Log the report to the sweep's MLflow parent run; one line saying what happened."""
+    from search_scaling.store.mirror import MirrorUnavailable
+
+    if mirror is None:
+        return "MLflow: no tracking database for this store; the report was not logged there"
+    try:
+        run_id = mirror.log_report(sweep, out)
+    except MirrorUnavailable as err:  # already redacted
+        return f"MLflow unavailable ({err}); the report was not logged there"
+    return f"MLflow: report logged as artifacts of the sweep's parent run {run_id} (report/)"
 
 
 def _add_table_args(p: argparse.ArgumentParser) -> None:
@@ -696,6 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="default <store>/reports/<sweep> (./reports/<sweep> for "
                         "a remote store)")  # fmt: skip
     report.add_argument("--bootstrap", type=int, default=200, metavar="N")
+    report.add_argument("--tracking-uri", help="MLflow to log the report to (default: the sweep's own)")
+    report.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
     report.set_defaults(func=cmd_report)
     sync = sub.add_parser("mlflow-sync", help="backfill MLflow from the Parquet store")
     sync.add_argument("--sweep", help="only this sweep")

@@ -179,6 +179,13 @@ class Mirror:
         self._call("set_tag", run_id, "search_scaling.status", status)
         self._call("set_terminated", run_id, mlflow_status)
 
+    def log_report(self, sweep_id: str, directory: str | Path) -> str:
+        """A sweep's report (index.html, PNGs, fits.json) as artifacts of its parent run, under
+        ``report/``, so that a person browsing MLflow finds it; returns the parent run's id."""
+        run_id = self.parent_run(sweep_id)
+        self._call("log_artifacts", run_id, str(directory), "report")
+        return run_id
+
     def _log(self, run_id: str, metrics=(), params=(), tags=()) -> None:
         self.client.log_batch(run_id, metrics=metrics, params=params, tags=tags, synchronous=True)
 

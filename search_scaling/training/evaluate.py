@@ -3,7 +3,8 @@ decoding (KV cache) scored by the task.
 
 Teacher-forced metrics: ``loss`` (mean NLL per answer token), ``next_token_acc``, ``answer_logprob``
 (per-token log-likelihood of the true answer, averaged over examples: the continuous companion of
-exact accuracy), ``answer_prob`` (probability of the whole true answer) and, for tasks with token
+exact accuracy), ``answer_prob`` (probability of the whole true answer), ``answer_len`` (answer
+tokens per example: the n of the metric-artefact null, exact ~ exp(-n loss)) and, for tasks with token
 groups, ``<group>_loss`` / ``<group>_acc`` per group (mazes: ``decision_*`` and ``corridor_*``).
 Decoded metrics are the task's own (for mazes: exact, token_acc, valid, reached, first_step,
 prefix_len, prefix_frac, exact_dec_<k>); a metric is averaged over the examples it applies to.
@@ -50,6 +51,7 @@ def evaluate(model: Transformer, task: Task, batch: TaskBatch, precision: str = 
         "next_token_acc": sums.pop("hits") / n_answer,
         "answer_logprob": sums.pop("logprob_mean") / len(batch),
         "answer_prob": sums.pop("prob") / len(batch),
+        "answer_len": n_answer / len(batch),
     }
     for name in task.token_groups:
         if sums.get(f"n_{name}", 0.0) > 0:

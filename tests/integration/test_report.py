@@ -3,7 +3,9 @@ page rendered by a real headless Chromium."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+
+from analysis.report import FIGURES
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "search_scaling.cli"]
@@ -32,14 +36,17 @@ def report(tmp_path_factory):
                            capture_output=True, text=True, timeout=600)  # fmt: skip
     assert swept.returncode == 0, swept.stdout + swept.stderr
     out = tmp / "report"
-    cmd = [*CLI, "report", "two", "--store", str(store), "--out", str(out), "--bootstrap", "20"]
+    tracking = f"sqlite:///{tmp / 'mlflow.db'}"  # the sweep ran without MLflow: the report makes the parent
+    cmd = [*CLI, "report", "two", "--store", str(store), "--out", str(out), "--bootstrap", "20",
+           "--tracking-uri", tracking]  # fmt: skip
     made = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stdout + made.stderr
-    return store, out
+    assert "report logged as artifacts of the sweep's parent run" in made.stdout
+    return store, out, tracking
 
 
 def test_report_numbers_come_from_the_runs(report):
-    store, out = report
+    store, out, _ = report
     fits = json.loads((out / "fits.json").read_text())
     runs = pd.read_parquet(store / "runs")
     assert sorted(fits["runs"]) == sorted(runs["run_hash"]) and fits["n_runs"] == 2
@@ -50,10 +57,30 @@ def test_report_numbers_come_from_the_runs(report):
     assert sorted(diagram.values()) == pytest.approx(sorted(final["value"]))
     points = curves[(curves.split == "eval") & (curves.metric == "exact") & (curves.step > 0)]
     assert fits["accuracy_vs_loss"]["n_points"] == len(points)
-    for name in ("loss_vs_params.png", "accuracy_vs_loss.png", "phase_diagram.png", "training_curves.png"):
+    for name in FIGURES:
         assert (out / name).stat().st_size > 5_000
     page = (out / "index.html").read_text()
-    assert 'id="summary"' in page and page.count("data:image/png;base64,") == 4
+    assert 'id="summary"' in page and page.count("data:image/png;base64,") == len(FIGURES) == 6
+    assert page.count("<figure>") == page.count("</figure>") == 6  # closed: figures do not nest
+    for section in ("transitions", "boundary", "curves", "scaling", "not-fitted"):
+        assert f'id="{section}"' in page
+    # one problem size: each question is answered or says why not
+    assert set(fits["per_size"]) == set(fits["artefact"]) == {"3"}
+    assert fits["artefact"]["3"]["loss"]["verdict"] in ("artefact", "beyond artefact", "undetermined")
+    assert "a law needs 2" in fits["not_fitted"]["params boundary law"]
+    assert fits["findings"].startswith("2 runs") and "Phase boundary" in fits["findings"]
+    assert html.escape(fits["findings"]) in page
+
+
+def test_report_is_logged_to_the_sweeps_mlflow_parent_run(report):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=report[2])
+    parent = client.search_runs([client.get_experiment_by_name("two").experiment_id],
+                                "tags.`search_scaling.run_hash` = 'sweep:two'")  # fmt: skip
+    assert len(parent) == 1
+    logged = {a.path for a in client.list_artifacts(parent[0].info.run_id, "report")}
+    assert {f"report/{name}" for name in (*FIGURES, "index.html", "fits.json")} <= logged
 
 
 def _chromium():
@@ -72,4 +99,8 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
            f"--screenshot={shot}", "--window-size=1200,1800", page]  # fmt: skip
     subprocess.run(cmd, capture_output=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 50_000  # a page with four plots, not a blank one
+    assert shot.exists() and shot.stat().st_size > 50_000  # a page with its plots, not a blank one
+    # the page keeps its width: figures are closed and do not indent into one another
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page],
+                         capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    assert re.findall(r"</?figure>", dom) == ["<figure>", "</figure>"] * 6  # siblings, never nested

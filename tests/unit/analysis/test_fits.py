@@ -138,3 +138,39 @@ def test_nonsense_inputs_are_refused_before_fitting():
         bootstrap(fit, loss, acc, n=-3)
     with pytest.raises(ValueError, match="no form could be fitted: power: form 'power' has 2 parameters"):
         select([1.0, 2.0], [1.0, 0.5])
+
+
+def _one_break_curve(seed: int):
+    """16 points over 1e5..1e8, 2% noise, one break somewhere in 1e6..1e7."""
+    rng = np.random.default_rng(seed)
+    x = np.geomspace(1e5, 1e8, 16)
+    d = 10 ** rng.uniform(6.0, 7.0)
+    y = 0.5 + 40 * x**-0.05 * (1 + (x / d) ** (1 / 0.2)) ** (-0.5 * 0.2)
+    return x, y * np.exp(rng.normal(0, 0.02, len(x))), d
+
+
+def test_auto_finds_one_break_inside_the_data_and_none_in_smooth_curves():
+    located = 0
+    for seed in range(6):
+        x, y, d = _one_break_curve(seed)
+        fit = select(x, y)
+        p = fit.params
+        assert fit.evidence["rule"]["criterion"] == "aicc"
+        if fit.form.startswith("bnsl"):  # kept to its meaningful ranges, whatever it chose
+            assert x.min() < p["d1"] < x.max() and p["c0"] >= 0 and p["c1"] >= 0
+        located += fit.form == "bnsl" and abs(np.log10(p["d1"] / d)) < 0.1
+    assert located >= 5
+    smooth = 0
+    for seed in range(6):
+        rng = np.random.default_rng(100 + seed)
+        x = np.geomspace(1e5, 1e8, 16)
+        y = (1.0 + 300 * x**-0.35) * np.exp(rng.normal(0, 0.02, len(x)))
+        smooth += not select(x, y).form.startswith("bnsl")
+    assert smooth >= 5
+    assert loss_break_across_scale(x, y)["verdict"] == "smooth"  # the same rule, loss alone
+
+
+def test_small_samples_get_no_evidence_for_flexible_forms():
+    x = np.geomspace(10, 1e4, 10)
+    fit = select(x, 3 * x**-0.3 * np.exp(np.random.default_rng(0).normal(0, 0.01, 10)))
+    assert fit.form == "power" and fit.evidence["bnsl2"]["aicc"] == np.inf  # 9 parameters, 10 points

@@ -118,7 +118,9 @@ def test_tiny_model_learns_a_trivial_task(tmp_path):
     assert result.status == "done" and result.steps == 150
     assert loss[150] < 0.5 * loss[0]
     assert result.final["token_acc"] > 0.6
-    assert {"exact", "token_acc", "next_token_acc", "answer_logprob", "answer_prob"} <= set(result.final)
+    assert {"exact", "token_acc", "next_token_acc", "answer_logprob", "answer_prob", "answer_len"} <= set(
+        result.final
+    )
 
 
 def test_maze_run_reports_path_metrics_scale_and_budget(tmp_path):

@@ -1,0 +1,266 @@
+"""The report's figures: small multiples (one panel per problem size), model size as colour on a
+sequential colormap with a colorbar (never a legend with one entry per run), seeds as thin lines,
+intervals drawn wherever a number has one. Readable at 100% zoom: about 4 inches per panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from analysis.artefact import predicted_exact  # noqa: E402
+
+CMAP = "viridis"
+PANEL = 3.6  # inches per panel
+
+
+def _panels(n_cols: int, n_rows: int = 1, sharey="row"):
+    # Fixed margins: constrained layout took seconds per figure on a busy 2-core machine.
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(PANEL * n_cols + 1.2, PANEL * n_rows * 0.85 + 0.5),
+                             squeeze=False, sharey=sharey)  # fmt: skip
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    fig.subplots_adjust(left=0.6 / width, right=1 - 1.3 / width, bottom=0.5 / height, top=1 - 0.35 / height,
+                        wspace=0.25, hspace=0.38)  # fmt: skip
+    return fig, axes
+
+
+def _size_norm(params) -> LogNorm:
+    params = np.asarray(params, float)
+    return LogNorm(vmin=params.min(), vmax=max(params.max(), params.min() * 1.01))
+
+
+def _colorbar(fig, axes, norm, label="non-embedding parameters"):
+    mappable = plt.cm.ScalarMappable(norm=norm, cmap=CMAP)
+    right = fig.subplotpars.right
+    bar = fig.add_axes([right + 0.25 / fig.get_figwidth(), 0.15, 0.15 / fig.get_figwidth(), 0.7])
+    fig.colorbar(mappable, cax=bar, label=label)
+
+
+def _sizes(frame: pd.DataFrame) -> list:
+    return sorted(frame["task_size"].unique())
+
+
+def save(fig, path: Path) -> None:
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def training_curves(wide: pd.DataFrame, path: Path) -> None:
+    """Loss (top) and exact accuracy (bottom) against training tokens, one column per size; colour
+    = model size, one thin line per seed."""
+    sizes = _sizes(wide)
+    fig, axes = _panels(len(sizes), 2)
+    norm = _size_norm(wide["params_nonembed"])
+    for j, size in enumerate(sizes):
+        for _, run in wide[(wide["task_size"] == size) & (wide["step"] > 0)].groupby("run_hash"):
+            run = run.sort_values("tokens")
+            colour = plt.get_cmap(CMAP)(norm(run["params_nonembed"].iloc[0]))
+            axes[0, j].plot(run["tokens"], run["loss"], color=colour, lw=0.9, alpha=0.8)
+            axes[1, j].plot(run["tokens"], run["exact"], color=colour, lw=0.9, alpha=0.8)
+        axes[0, j].set(title=f"size {size}", xscale="log", yscale="log")
+        axes[1, j].set(xscale="log", xlabel="training tokens", ylim=(-0.02, 1.02))
+    axes[0, 0].set_ylabel("held-out loss")
+    axes[1, 0].set_ylabel("exact-path accuracy")
+    _colorbar(fig, axes, norm)
+    save(fig, path)
+
+
+def accuracy_vs_loss(points: pd.DataFrame, per_size: dict, artefact: dict, path: Path) -> None:
+    """Top: exact accuracy against loss per size (colour = model size), the size's sigmoid with L*
+    and its interval, and the artefact null's prediction (grey). Bottom: the null's prediction
+    against the observed accuracy; points above the diagonal are what per-token loss leaves out."""
+    sizes = _sizes(points)
+    fig, axes = _panels(len(sizes), 2, sharey=False)
+    norm = _size_norm(points["params_nonembed"])
+    for j, size in enumerate(sizes):
+        group = points[points["task_size"] == size]
+        key = next((k for k in per_size if k == str(size) or k.endswith(f"/{size}")), str(size))
+        top, bottom = axes[0, j], axes[1, j]
+        top.scatter(group["loss"], group["exact"], c=group["params_nonembed"], cmap=CMAP, norm=norm, s=9)
+        test = artefact.get(key, {}).get("loss", {})
+        null = predicted_exact(group, test)
+        if null is not None:
+            top.scatter(group["loss"], null, s=5, color="0.55", marker="x", lw=0.6, label="artefact null")
+            bottom.scatter(null, group["exact"], c=group["params_nonembed"], cmap=CMAP, norm=norm, s=9)
+        bottom.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
+        _draw_sigmoid(top, group, per_size.get(key, {}).get("transition", {}))
+        verdict = test.get("verdict", "not tested")
+        top.set(title=f"size {size}", xlabel="held-out loss", ylim=(-0.02, 1.02))
+        bottom.set(
+            title=verdict, xlabel="null: predicted exact (P^a)", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02)
+        )
+    axes[0, 0].set_ylabel("exact-path accuracy")
+    axes[1, 0].set_ylabel("observed exact")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    _colorbar(fig, axes, norm)
+    save(fig, path)
+
+
+def _draw_sigmoid(ax, group, tr: dict) -> None:
+    if "threshold" not in tr:
+        return
+    grid = np.linspace(group["loss"].min(), group["loss"].max(), 200)
+    sig = tr["floor"] + (tr["ceiling"] - tr["floor"]) / (1 + np.exp((grid - tr["threshold"]) / tr["width"]))
+    ax.plot(grid, sig, color="black", lw=1.3, label="sigmoid fit")
+    ax.axvline(tr["threshold"], color="crimson", ls="--", lw=1)
+    if tr.get("threshold_ci"):
+        ax.axvspan(*tr["threshold_ci"], color="crimson", alpha=0.12, lw=0)
+
+
+def phase_diagram(final: pd.DataFrame, boundary: dict, path: Path) -> None:
+    """Final exact accuracy over (parameters x problem size): the seed mean as colour, every seed's
+    value written in the cell, and the fitted N*_50 of each size (with its interval) on top."""
+    table = final.pivot_table(index="task_size", columns="params_nonembed", values="exact", aggfunc="mean")
+    seeds = final.groupby(["task_size", "params_nonembed"])["exact"].apply(list)
+    params, sizes = table.columns.to_numpy(float), table.index.to_numpy()
+    edges = _log_edges(params)
+    fig, ax = plt.subplots(figsize=(1.6 * len(params) + 2.5, 0.9 * len(sizes) + 1.6))
+    fig.subplots_adjust(left=0.9 / fig.get_figwidth(), bottom=0.9 / fig.get_figheight(), top=0.95)
+    image = ax.pcolormesh(edges, np.arange(len(sizes) + 1) - 0.5, table.to_numpy(), cmap="viridis", vmin=0,
+                          vmax=1)  # fmt: skip
+    for i, size in enumerate(sizes):
+        for p in params:
+            values = seeds.get((size, p), [])
+            mean = table.loc[size, p]
+            if not np.isfinite(mean):
+                continue
+            text = f"{mean:.2f}\n" + " / ".join(f"{v:.2f}" for v in values)
+            ax.text(
+                p, i, text, ha="center", va="center", fontsize=7, color="white" if mean < 0.6 else "black"
+            )
+        _draw_crossing(ax, boundary.get("sizes", {}).get(str(size), {}).get("star_50", {}), i, edges)
+    ax.set(xscale="log", xlabel="non-embedding parameters", ylabel="problem size")
+    ax.set_yticks(range(len(sizes)), [str(s) for s in sizes])
+    ax.set_xticks(params, [f"{p:,.0f}" for p in params], rotation=30, fontsize=8)
+    ax.minorticks_off()
+    fig.colorbar(image, label="final exact accuracy (seed mean; seeds in the cells)")
+    save(fig, path)
+
+
+def _log_edges(values: np.ndarray) -> np.ndarray:
+    logs = np.log10(values)
+    if len(logs) == 1:
+        return 10 ** np.array([logs[0] - 0.5, logs[0] + 0.5])
+    mids = (logs[1:] + logs[:-1]) / 2
+    return 10 ** np.concatenate([[2 * logs[0] - mids[0]], mids, [2 * logs[-1] - mids[-1]]])
+
+
+def _draw_crossing(ax, star: dict, row: int, edges) -> None:
+    """N*_50 as a red diamond with its interval, or an arrow at the grid's edge for a bound."""
+    if star.get("status") == "inside":
+        lo, hi = star.get("ci", [star["value"]] * 2)
+        lo, hi = min(max(lo, edges[0]), star["value"]), max(min(hi, edges[-1]), star["value"])
+        ax.errorbar(star["value"], row, xerr=[[star["value"] - lo], [hi - star["value"]]], fmt="D",
+                    color="crimson", ms=6, capsize=3, label="N*_50")  # fmt: skip
+    elif star.get("status") in ("above grid", "below grid"):
+        above = star["status"] == "above grid"
+        ax.annotate("N*_50 " + star["bound"], xy=(edges[-1] if above else edges[0], row + 0.3), fontsize=7,
+                    color="crimson", ha="right" if above else "left")  # fmt: skip
+
+
+def boundary_law(boundaries: dict[str, dict], path: Path) -> None:
+    """s*_50 (and s*_90) against problem size on log-log axes, one panel per scale (parameters,
+    compute), with intervals, bounds as arrows, and the fitted law with gamma's interval as a band."""
+    fig, axes = _panels(len(boundaries), 1, sharey=False)
+    for ax, (label, result) in zip(axes[0], boundaries.items()):
+        for level, colour in (("50", "crimson"), ("90", "navy")):
+            for size, entry in result["sizes"].items():
+                _draw_star(ax, int(size), entry.get(f"star_{level}", {}), colour, entry.get("grid"))
+            ax.plot([], [], "o", color=colour, label=f"{label}*_{level}")
+        _draw_law(ax, result["law"], result["sizes"])
+        ax.set(
+            xscale="log", yscale="log", xlabel="problem size", ylabel=f"{label} for exact accuracy >= level"
+        )
+        sizes = [int(s) for s in result["sizes"]]
+        if sizes:
+            ax.set_xticks(sizes, [str(s) for s in sizes])
+            ax.minorticks_off()
+        ax.legend(fontsize=7)
+    save(fig, path)
+
+
+def _draw_star(ax, size: int, star: dict, colour: str, grid) -> None:
+    """A crossing with its interval clipped to the grid, or a bound as an open triangle."""
+    if star.get("status") == "inside":
+        lo, hi = star.get("ci", [star["value"]] * 2)
+        lo, hi = (max(lo, grid[0]), min(hi, grid[1])) if grid else (lo, hi)
+        lo, hi = min(lo, star["value"]), max(hi, star["value"])  # a percentile interval may miss the estimate
+        err = [[star["value"] - lo], [hi - star["value"]]]
+        ax.errorbar(size, star["value"], yerr=err, fmt="o", color=colour, capsize=3)
+    elif star.get("status") == "above grid":
+        ax.plot(size, star["lower_bound"], marker="^", color=colour, ms=8, mfc="none")
+    elif star.get("status") == "below grid":
+        ax.plot(size, star["upper_bound"], marker="v", color=colour, ms=8, mfc="none")
+
+
+def _draw_law(ax, law: dict, sizes: dict) -> None:
+    if law.get("form") != "power" or "A" not in law:
+        return
+    used = np.array(law["sizes_used"], float)
+    grid = np.geomspace(min(int(s) for s in sizes), max(int(s) for s in sizes), 50)
+    gamma = law["gamma"]
+    ax.plot(grid, law["A"] * grid**gamma, color="black", lw=1.2, label=f"power law, gamma = {gamma:.2f}")
+    if law.get("gamma_ci"):  # the band turns about the geometric mean of the sizes used
+        pivot = np.exp(np.mean(np.log(used)))
+        at_pivot = law["A"] * pivot**gamma
+        lo, hi = (at_pivot * (grid / pivot) ** g for g in law["gamma_ci"])
+        ax.fill_between(grid, np.minimum(lo, hi), np.maximum(lo, hi), color="black", alpha=0.1, lw=0)
+
+
+def loss_vs_params(final: pd.DataFrame, fits: dict, path: Path) -> None:
+    """Final loss against parameters, one panel per size, every run a point, the size's law."""
+    sizes = _sizes(final)
+    fig, axes = _panels(len(sizes), 1)
+    for ax, size in zip(axes[0], sizes):
+        group = final[final["task_size"] == size]
+        ax.scatter(group["params_nonembed"], group["loss"], s=14, color="tab:blue")
+        fit = fits.get(str(size), {})
+        if fit.get("params"):
+            grid = np.geomspace(group["params_nonembed"].min(), group["params_nonembed"].max(), 100)
+            ax.plot(
+                grid, _predict(fit["form"], fit["params"], grid), color="black", lw=1.2, label=fit["form"]
+            )
+            ax.legend(fontsize=7)
+        ax.set(title=f"size {size}", xscale="log", yscale="log", xlabel="non-embedding parameters")
+    axes[0, 0].set_ylabel("final held-out loss")
+    save(fig, path)
+
+
+def _predict(form: str, p: dict, x: np.ndarray) -> np.ndarray:
+    if form == "power":
+        return p["A"] * x ** -p["alpha"]
+    if form == "saturating":
+        return p["E"] + p["A"] * x ** -p["alpha"]
+    return np.full_like(x, np.nan)
+
+
+def loss_vs_compute(points: pd.DataFrame, frontier: dict, path: Path) -> None:
+    """Loss against training FLOPs for every evaluation point (colour = model size), the frontier
+    (the least loss reached at each compute) and its fitted law, one panel per size."""
+    sizes = _sizes(points)
+    fig, axes = _panels(len(sizes), 1)
+    norm = _size_norm(points["params_nonembed"])
+    for ax, size in zip(axes[0], sizes):
+        group = points[points["task_size"] == size]
+        ax.scatter(group["flops"], group["loss"], c=group["params_nonembed"], cmap=CMAP, norm=norm, s=7)
+        entry = frontier.get(str(size), {})
+        if entry.get("frontier"):
+            fx, fy = zip(*entry["frontier"])
+            ax.step(fx, fy, where="post", color="crimson", lw=1, label="frontier")
+        fit = entry.get("fit") or {}
+        if fit.get("params"):
+            grid = np.geomspace(min(fx), max(fx), 100)
+            ax.plot(
+                grid, _predict(fit["form"], fit["params"], grid), color="black", lw=1.2, label=fit["form"]
+            )
+        ax.set(title=f"size {size}", xscale="log", yscale="log", xlabel="training FLOPs")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("held-out loss")
+    _colorbar(fig, axes, norm)
+    save(fig, path)
