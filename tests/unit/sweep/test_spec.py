@@ -18,6 +18,7 @@ EXPECTED_CELLS = {
     "group_composition.yaml": 48,
     "recall.yaml": 36,
     "maze_target.yaml": 18,
+    "smoke.tuned.yaml": 18,
 }
 
 
