@@ -19,7 +19,11 @@ from search_scaling.tasks.base import SIZE_SAMPLING
 
 SCHEMA_VERSION = 1
 PRECISIONS = ("auto", "32-true", "bf16-mixed")
-NOT_HASHED = ("sweep",)
+# ``progress`` only switches progress measures (extra curves) on or off: it changes what is logged,
+# never what is trained (the same batches, weights and curves either way; tested), so it is not part
+# of a run's identity, like ``sweep``: runs recorded before it existed keep their hashes.
+NOT_HASHED = ("sweep", "progress")
+PROGRESS = ("off", "on")  # or k: every k-th evaluation (YAML's bare off / on arrive as False / True)
 # Fields added after runs were recorded: left out of the hash while at their default, so the
 # identity (and the finished cells) of every earlier run is kept.
 HASHED_UNLESS_DEFAULT = {"train_options": {}}
@@ -33,7 +37,8 @@ class RunSpec:
     ``train_sampling`` (fixed | uniform | k2) mixes problem sizes up to ``size`` in training only,
     and ``train_options`` override task options in training only (e.g. ``{endpoints: balanced}``:
     train on balanced mazes, evaluate on the task as defined); evaluation is always on the task as
-    defined (its own options and sampling) at ``size``."""
+    defined (its own options and sampling) at ``size``. ``progress`` (on | off | k) logs the
+    mechanistic progress measures (`search_scaling.measures`) at every (k-th) evaluation."""
 
     task: str = "maze"
     size: int = 5
@@ -58,6 +63,7 @@ class RunSpec:
     eval_points: int = 24
     eval_examples: int = 512
     precision: str = "auto"
+    progress: str | int = "on"
     sweep: str = ""
 
     def __post_init__(self) -> None:
@@ -177,6 +183,10 @@ def field_problem(name: str, value) -> str | None:
     elif name in CHOICES and value not in CHOICES[name]:
         unset = " (or unset)" if None in CHOICES[name] else ""
         return f"{name} must be one of {[c for c in CHOICES[name] if c is not None]}{unset}, got {value!r}"
+    elif name == "progress" and not (isinstance(value, bool) or value in PROGRESS
+                                     or (type(value) is int and value >= 1)):  # fmt: skip
+        return (f"progress must be one of {list(PROGRESS)} or a positive integer k (every k-th "
+                f"evaluation), got {value!r}")  # fmt: skip
     elif name in NAMES and not isinstance(value, str):
         return f"{name} must be a name (a string), got {value!r}"
     elif name in MAPPINGS and not isinstance(value, dict):
