@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.fit import bootstrap, fit_form  # noqa: E402
+from analysis.progress import progress_html, progress_section  # noqa: E402
 from analysis.records import eval_wide, final_eval, read_store  # noqa: E402
 from analysis.transitions import fit_transition, plateau_drop  # noqa: E402
 
@@ -31,6 +32,7 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
     fits["accuracy_vs_loss"] = accuracy_vs_loss(wide, out / "accuracy_vs_loss.png", n_boot)
     fits["phase_diagram"] = phase_diagram(final, out / "phase_diagram.png")
     fits["training_curves"] = training_curves(wide, out / "training_curves.png")
+    fits["progress"] = progress_section(curves, out)  # lead times of the progress measures + panel
     (out / "fits.json").write_text(json.dumps(fits, indent=1, default=float))
     (out / "index.html").write_text(render_html(fits, out))
     return fits
@@ -169,6 +171,7 @@ def render_html(fits: dict, out: Path) -> str:
         code=html.escape(", ".join(fits["code_version"])),
         figures=figures,
         rows="".join(rows),
+        progress=progress_html(fits["progress"], out),
     )
 
 
@@ -183,5 +186,6 @@ img{{width:520px}} table{{border-collapse:collapse}} td,th{{border:1px solid #cc
 <h2>Fitted parameters (95% bootstrap intervals over runs)</h2>
 <table id="fits"><tr><th>what</th><th>form</th><th>parameter</th><th>value</th><th>interval</th></tr>
 {rows}</table>
+{progress}
 <p>All numbers, with the run hashes they came from: <a href="fits.json">fits.json</a>.</p>
 </body></html>"""

@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from search_scaling.training import RunSpec
 
     names = ("task", "size", "model", "seed", "steps", "tokens", "batch_size", "lr", "loss_mask",
-             "eval_points", "eval_examples", "precision", "train_sampling")  # fmt: skip
+             "eval_points", "eval_examples", "precision", "train_sampling", "progress")  # fmt: skip
     fields = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     spec = RunSpec(**fields, task_options=_parse_options(args.option, "--option"),
                    model_options=_parse_options(args.model_option, "--model-option"))  # fmt: skip
@@ -536,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option")
     train.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
     train.add_argument("--train-sampling", help="mix problem sizes in training: fixed, uniform or k2")
+    train.add_argument("--progress", type=lambda v: int(v) if v.isdigit() else v,
+                       help="progress measures: on (default), off, or k (every k-th evaluation)")  # fmt: skip
     _add_store_args(train)
     train.set_defaults(func=cmd_train)
     validate = sub.add_parser("validate", help="check a sweep spec and list its cells")

@@ -4,7 +4,12 @@
 every k-th, ``RunSpec.progress``) on a fixed *probe set* of `PROBE_EXAMPLES` examples, drawn like
 the held-out set (same task, options and size) from its own stream, so every model and seed of a
 task is measured on the same examples. The measures of each task family, with their metric names,
-are documented in `maze` and `families`; `MAIN` names the one the report puts next to accuracy.
+are documented in `maze` and `families`; `analysis.progress.MAIN_MEASURE` names the one the
+report sets beside accuracy.
+
+Cost: the probes and the lens take one forward pass over the probe set (fused attention); the
+attention scores a second one with explicit patterns over its first 64 examples (maze), so the
+measures cost about as much as the teacher-forced half of an evaluation.
 """
 
 from __future__ import annotations
@@ -30,10 +35,6 @@ MEASURES: dict[str, Callable] = {
     "induction": lambda model, task, batch: recall_measures(model, batch),
     "assoc_recall": lambda model, task, batch: recall_measures(model, batch),
 }
-# The measure the report sets beside exact accuracy, per task.
-MAIN = {"maze": "wall_probe_best", "maze_target": "wall_probe_best", "parity": "iter_attn_max",
-        "binary_copy": "iter_attn_max", "polynomial": "iter_attn_max", "d3": "lens_decodable",
-        "induction": "prefix_match_max", "assoc_recall": "prefix_match_max"}  # fmt: skip
 
 
 def progress_every(value) -> int:
@@ -75,4 +76,4 @@ class ProgressMeasures:
             model.train(was_training)
 
 
-__all__ = ["MAIN", "MEASURES", "PROBE_EXAMPLES", "ProgressMeasures", "probe_batch", "progress_every"]
+__all__ = ["MEASURES", "PROBE_EXAMPLES", "ProgressMeasures", "probe_batch", "progress_every"]

@@ -52,8 +52,11 @@ def test_report_numbers_come_from_the_runs(report):
     assert fits["accuracy_vs_loss"]["n_points"] == len(points)
     for name in ("loss_vs_params.png", "accuracy_vs_loss.png", "phase_diagram.png", "training_curves.png"):
         assert (out / name).stat().st_size > 5_000
+    leads = fits["progress"]["lead_times"]  # every run logged its progress measures
+    assert sorted(r["run_hash"] for r in leads) == sorted(runs["run_hash"])
+    assert {r["measure"] for r in leads} == {"wall_probe_best"} and (out / "progress_panel.png").exists()
     page = (out / "index.html").read_text()
-    assert 'id="summary"' in page and page.count("data:image/png;base64,") == 4
+    assert 'id="summary"' in page and 'id="lead-times"' in page and page.count("data:image/png;base64,") == 5
 
 
 def _chromium():
@@ -72,4 +75,4 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
            f"--screenshot={shot}", "--window-size=1200,1800", page]  # fmt: skip
     subprocess.run(cmd, capture_output=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 50_000  # a page with four plots, not a blank one
+    assert shot.exists() and shot.stat().st_size > 50_000  # a page with five plots, not a blank one

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from search_scaling.measures import ProgressMeasures, probe_batch, progress_every
+from search_scaling.measures import MEASURES, ProgressMeasures, probe_batch, progress_every
 from search_scaling.measures.common import attention_mass
 from search_scaling.measures.families import (
     copying_scores,
@@ -219,3 +219,12 @@ def test_progress_switch_schedule_and_spec_field():
     for bad in ("sometimes", 0, -2, 1.5):
         with pytest.raises(ValueError, match="progress must be one of"):
             spec.with_(progress=bad)
+
+
+def test_every_task_has_measures_and_a_main_measure_for_the_report():
+    from analysis.progress import ACCURACY, MAIN_MEASURE
+    from search_scaling.tasks import TASKS, get_task
+
+    get_task("maze_target")  # registers the late task
+    assert set(MAIN_MEASURE) == set(ACCURACY) == set(MEASURES) == set(TASKS)
+    assert all(ACCURACY[name] == TASKS[name].primary_metric for name in TASKS)
