@@ -1,13 +1,15 @@
 """Did the mechanism move before the metric? Lead times of the progress measures (split ``probe``)
 over exact accuracy, and a panel of both over training.
 
-For one run and one curve v(step), the *half-rise step* is the first evaluated step at which the
-curve has covered half of its rise from its first value to its last:
+For one run and one curve v(step), the *half-rise step* is the first evaluated step after the
+curve's lowest point at which it has covered half of its rise from that low to its last value:
 
-    s_half = min { s : (v(s) - v(0)) / (v(end) - v(0)) >= 1/2 },
+    s_half = min { s >= s_low : (v(s) - v_low) / (v(end) - v_low) >= 1/2 },  v_low = v(s_low) = min v,
 
-i.e. "half its final value" measured from where it started (a wall probe starts near 0.5, chance
-for balanced accuracy, not at 0). The lead time of a run is log10(s_half(accuracy) / s_half(measure)):
+i.e. "half its final value" measured from where the rise starts: a wall probe starts at chance (0.5
+for balanced accuracy) or above it (a random network's residual stream already holds some of the
+maze, and training first washes it out), not at 0; for accuracy that starts at 0 this is the
+plain half of the final value. The lead time of a run is log10(s_half(accuracy) / s_half(measure)):
 positive when the measure moved first (1 = ten times earlier). Only runs whose accuracy jumps (rises
 by at least `MIN_JUMP`) and whose measure rises (by at least `MIN_RISE`) have one. Over runs: the
 median and a percentile-bootstrap 95% interval of the median.
@@ -42,14 +44,18 @@ PANEL_RUNS = 4
 
 
 def half_rise_step(steps, values, min_rise: float = MIN_RISE) -> float:
-    """The first step at which ``values`` cover half their rise (NaN if they rise < ``min_rise``)."""
+    """The first step after their low at which ``values`` cover half their rise from it to the end
+    (NaN if that rise is under ``min_rise``)."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
     order = np.argsort(steps)
     steps, values = steps[order], values[order]
-    rise = values[-1] - values[0]
-    if len(values) < 2 or not np.isfinite(rise) or rise < min_rise:
+    if len(values) < 2 or not np.isfinite(values).all():
         return float("nan")
-    return float(steps[np.argmax((values - values[0]) / rise >= 0.5)])
+    low = int(np.argmin(values))  # the first lowest point
+    rise = values[-1] - values[low]
+    if rise < min_rise:
+        return float("nan")
+    return float(steps[low + np.argmax((values[low:] - values[low]) / rise >= 0.5)])
 
 
 def lead_times(curves: pd.DataFrame) -> pd.DataFrame:

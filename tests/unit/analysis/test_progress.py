@@ -34,12 +34,13 @@ def run_rows(run: str, model: str, measure_mid: float, acc_mid: float | None) ->
     return rows
 
 
-def test_half_rise_step_counts_from_the_starting_value():
+def test_half_rise_step_counts_from_where_the_rise_starts():
     steps = [0, 10, 100, 1000]
     assert half_rise_step(steps, [0.5, 0.55, 0.8, 1.0]) == 100  # from chance 0.5 to 1: half is 0.75
     assert half_rise_step(steps, [0.0, 0.1, 0.6, 1.0]) == 100
     assert np.isnan(half_rise_step(steps, [0.5, 0.5, 0.51, 0.51]))  # no rise
     assert np.isnan(half_rise_step(steps, [0.9, 0.6, 0.5, 0.4]))  # a fall is not a rise
+    assert half_rise_step([0, 10, 100, 1000, 2000], [0.77, 0.5, 0.55, 0.6, 0.7]) == 1000  # from the dip
 
 
 def test_lead_times_of_synthetic_runs_with_known_leads():
