@@ -133,6 +133,6 @@ def copying_scores(model: Transformer) -> dict[str, float]:
             into = source @ w_v[cols].T  # [V, dh]
             back = w_o[:, cols].T @ unembed.T  # [dh, V]
             # W_E W_V W_O W_U and the small [dh, dh] product share their non-zero eigenvalues
-            eig = torch.linalg.eigvals((back @ into).double())
+            eig = torch.linalg.eigvals((back @ into).double().cpu())
             out[f"copying_L{layer}H{head}"] = float(eig.real.sum() / eig.abs().sum().clamp(min=1e-12))
     return out

@@ -61,8 +61,8 @@ def _probes_and_lens(model: Transformer, batch: TaskBatch) -> dict[str, float]:
     for idx, hooks in chunks(model, batch.tokens, hook_names(n_layers, pattern=False)):
         tokens, path_start = torch.from_numpy(batch.tokens[idx]), torch.from_numpy(batch.prompt_len[idx] - 1)
         for layer in range(n_layers):
-            resid = hooks[resid_name(layer)].cpu()  # [chunk, T, d_model]
-            at_start[layer].append(resid[torch.arange(len(idx)), path_start])
+            resid = hooks[resid_name(layer)]  # [chunk, T, d_model], on the model's device
+            at_start[layer].append(resid[torch.arange(len(idx)), path_start].cpu())
             _lens(means, model, resid, tokens, kinds[idx], layer)
     return {**wall_probes(at_start, batch), **means.result()}
 
@@ -72,10 +72,11 @@ def attention_scores(model: Transformer, tokens: np.ndarray, queries: torch.Tens
     """``<name>_L<l>H<h>`` and ``<name>_max`` for each key set: bool[n, T] (the same keys for every
     query) or bool[n, T, T] (per query)."""
     means, rows = Means(), torch.from_numpy(np.nonzero(queries.numpy().any(0))[0])  # query positions only
+    device = next(model.parameters()).device
     for idx, hooks in chunks(model, tokens, hook_names(model.cfg.n_layers, resid=False)):
         q = queries[idx][:, rows]
         for layer in range(model.cfg.n_layers):
-            pattern = hooks[pattern_name(layer)].cpu()[:, :, rows]  # [chunk, head, Q, T]
+            pattern = hooks[pattern_name(layer)][:, :, rows.to(device)].cpu()  # [chunk, head, Q, T]
             for name, where in keys.items():
                 k = torch.from_numpy(where[idx])
                 k = k[:, None, :].expand(-1, len(rows), -1) if k.dim() == 2 else k[:, rows]
@@ -87,7 +88,7 @@ def attention_scores(model: Transformer, tokens: np.ndarray, queries: torch.Tens
 
 
 def _lens(means: Means, model, resid: torch.Tensor, tokens: torch.Tensor, kinds: np.ndarray, layer: int):
-    hits = lens_predictions(model, resid)[:, :-1] == tokens[:, 1:]  # [chunk, T-1]: position t -> t+1
+    hits = lens_predictions(model, resid)[:, :-1].cpu() == tokens[:, 1:]  # [chunk, T-1]: t -> t+1
     for code, name in enumerate(TOKEN_GROUPS, start=1):
         at = torch.from_numpy(kinds[:, :-1] == code)
         means.add(f"lens_{name}_L{layer}", (hits & at).sum(), at.sum())
