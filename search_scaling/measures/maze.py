@@ -152,7 +152,8 @@ def adjacency_keys(tokens: np.ndarray, prompt_len: np.ndarray) -> np.ndarray:
     current = tokens[:, :, None]  # [n, Tq, 1]
     incident = (cell_a[:, None, :] == current) | (cell_b[:, None, :] == current)
     incident &= (first < end[:, None])[:, None, :]  # [n, Tq, E]
-    keys = np.take_along_axis(incident, np.maximum(entry, 0)[:, None, :].repeat(width, axis=1), axis=2)
+    rows, queries = np.arange(n)[:, None, None], np.arange(width)[None, :, None]
+    keys = incident[rows, queries, np.maximum(entry, 0)[:, None, :]]  # [n, Tq, Tk]: key's entry incident?
     return keys & (entry >= 0)[:, None, :]
 
 
