@@ -228,3 +228,9 @@ def test_every_task_has_measures_and_a_main_measure_for_the_report():
     get_task("maze_target")  # registers the late task
     assert set(MAIN_MEASURE) == set(ACCURACY) == set(MEASURES) == set(TASKS)
     assert all(ACCURACY[name] == TASKS[name].primary_metric for name in TASKS)
+    for name in sorted(TASKS):  # each task's measures run and include the report's main measure
+        spec = RunSpec(task=name, size=3, model="L1-D8", steps=1)
+        measures = ProgressMeasures(spec, [0])
+        measures._batch = probe_batch(spec.task_obj, 3, spec.eval_seed, n=8)
+        values = measures(Transformer(spec.model_config), 0)
+        assert MAIN_MEASURE[name] in values and all(np.isfinite(v) for v in values.values()), name
