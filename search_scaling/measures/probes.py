@@ -42,17 +42,21 @@ def probe_balanced_accuracy(x: torch.Tensor, y: np.ndarray, valid: np.ndarray, t
 
 
 def _dual_ridge(gram: torch.Tensor, y: torch.Tensor, v: torch.Tensor, ridge: float) -> torch.Tensor:
-    """alpha [m, W] for labels y bool[m, W] present where v [m, W] is 1. A label's absent examples
-    are cut out of its system (their rows become lambda * e_i with target 0, so alpha_i = 0)."""
-    m = gram.shape[0]
+    """alpha [m, W] for labels y bool[m, W] present where v [m, W] is 1: one solve per distinct
+    pattern of presence (one per maze size mixed in), on the examples that have the label; the
+    others get alpha = 0."""
     lam = ridge * float(gram.diagonal().mean()) + 1e-9
     signed = torch.where(y, 1.0, -1.0).to(torch.float64) * v
     target = (signed - signed.sum(0) / v.sum(0).clamp(min=1)) * v  # centred over present examples
-    eye = torch.eye(m, dtype=torch.float64)
-    if bool((v == 1).all()):
-        return torch.linalg.solve(gram + lam * eye, target)
-    systems = gram[None] * (v.T[:, :, None] * v.T[:, None, :]) + lam * eye  # [W, m, m]
-    return torch.linalg.solve(systems, target.T[:, :, None])[..., 0].T
+    alpha = torch.zeros_like(target)
+    patterns, which = torch.unique(v.T > 0, dim=0, return_inverse=True)  # [P, m], [W]
+    for p, present in enumerate(patterns):
+        rows, cols = present.nonzero()[:, 0], (which == p).nonzero()[:, 0]
+        if len(rows) == 0:  # a wall no training example has: nothing to fit (scored NaN)
+            continue
+        system = gram[rows][:, rows] + lam * torch.eye(len(rows), dtype=torch.float64)
+        alpha[rows[:, None], cols[None, :]] = torch.linalg.solve(system, target[rows][:, cols])
+    return alpha
 
 
 def _class_mean(scores: torch.Tensor, member: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
