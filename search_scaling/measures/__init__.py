@@ -1,9 +1,10 @@
 """Mechanistic progress measures, logged as curves (split ``probe``) beside the held-out metrics.
 
 `ProgressMeasures(spec, schedule)` is called by the run's evaluation at every evaluation step (or
-every k-th, ``RunSpec.progress``) on a fixed *probe set* of `PROBE_EXAMPLES` examples, drawn like
-the held-out set (same task, options and size) from its own stream, so every model and seed of a
-task is measured on the same examples. The measures of each task family, with their metric names,
+every k-th, ``RunSpec.progress``) on a fixed *probe set* of `PROBE_EXAMPLES` examples (no more than
+``eval_examples``: a spec that asks for a quick evaluation gets quick measures), drawn like the
+held-out set (same task, options and size) from its own stream, so every model and seed of a task
+is measured on the same examples. The measures of each task family, with their metric names,
 are documented in `maze` and `families`; `analysis.progress.MAIN_MEASURE` names the one the
 report sets beside accuracy.
 
@@ -62,7 +63,8 @@ class ProgressMeasures:
     @property
     def batch(self) -> TaskBatch:
         if self._batch is None:  # drawn at the first use: a run that measures nothing pays nothing
-            self._batch = probe_batch(self.spec.task_obj, self.spec.size, self.spec.eval_seed)
+            spec, n = self.spec, min(PROBE_EXAMPLES, self.spec.eval_examples)
+            self._batch = probe_batch(spec.task_obj, spec.size, spec.eval_seed, n)
         return self._batch
 
     def __call__(self, model, step: int) -> dict[str, float]:
