@@ -76,6 +76,28 @@ def attention_mass(pattern: torch.Tensor, keys: torch.Tensor, queries: torch.Ten
     return (on_keys * queries[:, None, :].to(pattern.dtype)).sum(dim=(0, 2))
 
 
+def attention_scores(model: Transformer, tokens: np.ndarray, queries: np.ndarray,
+                     keys: dict[str, np.ndarray]) -> dict[str, float]:  # fmt: skip
+    """Mean attention mass from the query positions bool[n, T] of ``tokens`` int[n, T] onto each
+    named key set, bool[n, T] (the same keys for every query) or bool[n, T, T] (per query):
+    ``<name>_L<l>H<h>`` per head and ``<name>_max``. Only the query rows of the patterns are kept."""
+    means, rows = Means(), torch.from_numpy(np.nonzero(queries.any(0))[0])
+    queries = torch.from_numpy(queries)
+    device = next(model.parameters()).device
+    for idx, hooks in chunks(model, tokens, hook_names(model.cfg.n_layers, resid=False)):
+        q = queries[idx][:, rows]
+        for layer in range(model.cfg.n_layers):
+            pattern = hooks[pattern_name(layer)][:, :, rows.to(device)].cpu()  # [chunk, head, Q, T]
+            for name, where in keys.items():
+                k = torch.from_numpy(where[idx])
+                k = k[:, None, :].expand(-1, len(rows), -1) if k.dim() == 2 else k[:, rows]
+                means.add_heads(name, layer, attention_mass(pattern, k, q), q.sum())
+    out = means.result()
+    for name in keys:
+        out.update(head_summary(out, name))
+    return out
+
+
 def head_summary(values: dict[str, float], prefix: str) -> dict[str, float]:
     """``<prefix>_max``: the largest per-head value (the head most doing the job), if any."""
     heads = [v for k, v in values.items() if k.startswith(f"{prefix}_L")]

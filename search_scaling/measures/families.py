@@ -21,14 +21,12 @@ import numpy as np
 import torch
 
 from search_scaling.measures.common import (
-    Means,
-    attention_mass,
+    attention_scores,
     block_of,
     chunks,
     head_summary,
     hook_names,
     lens_predictions,
-    pattern_name,
     resid_name,
 )
 from search_scaling.models.transformer import Transformer
@@ -37,26 +35,12 @@ from search_scaling.tasks import TaskBatch
 DECODABLE = 0.9
 
 
-def attention_measure(model: Transformer, batch: TaskBatch, prefix: str, queries: np.ndarray,
-                      keys: np.ndarray) -> dict[str, float]:  # fmt: skip
-    """``<prefix>_L<l>H<h>`` (mean mass from the query positions bool[n, T] onto their keys
-    bool[n, T, T]) and ``<prefix>_max``."""
-    means = Means()
-    for idx, hooks in chunks(model, batch.tokens, hook_names(model.cfg.n_layers, resid=False)):
-        q, k = torch.from_numpy(queries[idx]), torch.from_numpy(keys[idx])
-        for layer in range(model.cfg.n_layers):
-            mass = attention_mass(hooks[pattern_name(layer)].cpu(), k, q)
-            means.add_heads(prefix, layer, mass, q.sum())
-    out = means.result()
-    return {**out, **head_summary(out, prefix)}
-
-
 @torch.no_grad()
 def iteration_measures(model: Transformer, batch: TaskBatch, cot: bool = True) -> dict[str, float]:
     if not cot:
         return {}
     queries, keys = iteration_positions(batch.size, batch.tokens.shape[1])
-    return attention_measure(model, batch, "iter_attn", queries, keys)
+    return attention_scores(model, batch.tokens, queries, {"iter_attn": keys})
 
 
 def iteration_positions(lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +83,7 @@ def staircase(hits: np.ndarray, ks: np.ndarray, threshold: float = DECODABLE) ->
 @torch.no_grad()
 def recall_measures(model: Transformer, batch: TaskBatch) -> dict[str, float]:
     queries, keys = prefix_positions(batch.tokens, batch.answer_mask)
-    out = attention_measure(model, batch, "prefix_match", queries, keys)
+    out = attention_scores(model, batch.tokens, queries, {"prefix_match": keys})
     copying = copying_scores(model)
     return {**out, **copying, **head_summary(copying, "copying")}
 

@@ -23,12 +23,10 @@ import torch
 
 from search_scaling.measures.common import (
     Means,
-    attention_mass,
+    attention_scores,
     chunks,
-    head_summary,
     hook_names,
     lens_predictions,
-    pattern_name,
     resid_name,
 )
 from search_scaling.measures.probes import probe_balanced_accuracy
@@ -47,7 +45,7 @@ def maze_measures(model: Transformer, batch: TaskBatch) -> dict[str, float]:
     mean over every path position of 64 mazes is already steady)."""
     out = _probes_and_lens(model, batch)
     attention = slice(0, ATTENTION_EXAMPLES)
-    queries = torch.from_numpy(query_kinds(batch)[attention] > 0)
+    queries = query_kinds(batch)[attention] > 0
     tokens, prompt_len = batch.tokens[attention], batch.prompt_len[attention]
     keys = {"adj_attn": adjacency_keys(tokens, prompt_len),
             "target_attn": target_keys(tokens, prompt_len, batch.extras["target_rc"][attention])}  # fmt: skip
@@ -67,26 +65,6 @@ def _probes_and_lens(model: Transformer, batch: TaskBatch) -> dict[str, float]:
     return {**wall_probes(at_start, batch), **means.result()}
 
 
-def attention_scores(model: Transformer, tokens: np.ndarray, queries: torch.Tensor,
-                     keys: dict[str, np.ndarray]) -> dict[str, float]:  # fmt: skip
-    """``<name>_L<l>H<h>`` and ``<name>_max`` for each key set: bool[n, T] (the same keys for every
-    query) or bool[n, T, T] (per query)."""
-    means, rows = Means(), torch.from_numpy(np.nonzero(queries.numpy().any(0))[0])  # query positions only
-    device = next(model.parameters()).device
-    for idx, hooks in chunks(model, tokens, hook_names(model.cfg.n_layers, resid=False)):
-        q = queries[idx][:, rows]
-        for layer in range(model.cfg.n_layers):
-            pattern = hooks[pattern_name(layer)][:, :, rows.to(device)].cpu()  # [chunk, head, Q, T]
-            for name, where in keys.items():
-                k = torch.from_numpy(where[idx])
-                k = k[:, None, :].expand(-1, len(rows), -1) if k.dim() == 2 else k[:, rows]
-                means.add_heads(name, layer, attention_mass(pattern, k, q), q.sum())
-    out = means.result()
-    for name in keys:
-        out.update(head_summary(out, name))
-    return out
-
-
 def _lens(means: Means, model, resid: torch.Tensor, tokens: torch.Tensor, kinds: np.ndarray, layer: int):
     hits = lens_predictions(model, resid)[:, :-1].cpu() == tokens[:, 1:]  # [chunk, T-1]: t -> t+1
     for code, name in enumerate(TOKEN_GROUPS, start=1):
@@ -103,8 +81,7 @@ def wall_probes(at_start: list[list[torch.Tensor]], batch: TaskBatch) -> dict[st
         scores = probe_balanced_accuracy(torch.cat(parts), y, valid, train)
         if not np.isnan(scores).all():
             out[f"wall_probe_L{layer}"] = float(np.nanmean(scores))
-    layers = [v for k, v in out.items()]
-    return {**out, "wall_probe_best": max(layers)} if layers else out
+    return {**out, "wall_probe_best": max(out.values())} if out else out
 
 
 def wall_labels(moves: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
