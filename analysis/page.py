@@ -7,6 +7,8 @@ import base64
 import html
 from pathlib import Path
 
+from analysis.progress import progress_html
+
 
 def _num(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}g}"
@@ -218,6 +220,7 @@ def render_html(fits: dict, out: Path) -> str:
             "held-out loss and exact accuracy over training, one panel per "
             "size; colour: model size, one line per seed",
         ),  # fmt: skip
+        progress=progress_html(fits["progress"], out) if "progress" in fits else "",
         fig_params=fig("loss_vs_params.png", "final loss against parameters per size, with its law"),
         fig_compute=fig(
             "loss_vs_compute.png",
@@ -252,6 +255,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:90%}}</style>
 <h2 id="scaling">Loss against parameters and compute</h2>
 {fig_params}
 {fig_compute}
+{progress}
 <h2>Fitted parameters (95% bootstrap intervals over runs)</h2>
 <table id="fits"><tr><th>what</th><th>form</th><th>parameter</th><th>value</th><th>interval</th></tr>
 {fit_rows}</table>

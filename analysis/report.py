@@ -24,6 +24,7 @@ from analysis.boundary import boundary_law
 from analysis.fit import bootstrap, fit_form
 from analysis.page import findings, render_html
 from analysis.per_size import frontier_by_size, threshold_vs_length, transitions_by_size
+from analysis.progress import progress_section
 from analysis.records import eval_wide, read_store
 from analysis.transitions import fit_transition, plateau_drop
 
@@ -45,6 +46,7 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
         fits["not_fitted"]["everything"] = _why_empty(runs)
     else:
         _analyse(fits, wide, out, n_boot)
+        fits["progress"] = progress_section(curves, out)  # lead times of the progress measures + panel
     fits["findings"] = findings(fits)
     text = json.dumps(_strict(fits), indent=1, default=_json_default, allow_nan=False)
     (out / "fits.json").write_text(text)

@@ -122,7 +122,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from search_scaling.training import RunSpec
 
     names = ("task", "size", "model", "seed", "steps", "tokens", "batch_size", "lr", "loss_mask",
-             "eval_points", "eval_examples", "precision", "train_sampling", "keep_checkpoints")  # fmt: skip
+             "eval_points", "eval_examples", "precision", "train_sampling", "keep_checkpoints",
+             "progress")  # fmt: skip
     fields = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.init_from:
         run, _, step = args.init_from.partition("@")
@@ -666,6 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-checkpoints", help="keep weights in the store: none, final or log")
     train.add_argument("--init-from", metavar="RUN_HASH[@STEP]", help="start from a run's kept weights")
     train.add_argument("--freeze", action="append", default=[], metavar="PART", help="e.g. embed")
+    train.add_argument("--progress", type=lambda v: int(v) if v.isdigit() else v,
+                       help="progress measures: on (default), off, or k (every k-th evaluation)")  # fmt: skip
     _add_store_args(train)
     train.set_defaults(func=cmd_train)
     validate = sub.add_parser("validate", help="check a sweep spec and list its cells")

@@ -15,7 +15,9 @@ Curve splits (one convention for every reader):
 - ``eval:<name>``: the run's named evaluation set ``<name>`` (`RunSpec.evals`: other task options
   and/or problem size), scored with the same metrics at the same steps as ``eval``. A reader that
   wants the held-out curve selects ``split == "eval"`` exactly; ``split.str.startswith("eval:")``
-  selects the named sets, and the name is what follows the colon.
+  selects the named sets, and the name is what follows the colon;
+- ``probe``: mechanistic progress measures (`search_scaling.measures`: wall probes, logit lens,
+  attention scores) on the task's fixed probe set, at every (k-th) evaluation step.
 
 Versions (``search_scaling.schema_version`` in each file's metadata):
 - 1: splits ``train`` and ``eval`` only.

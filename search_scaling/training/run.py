@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from search_scaling.measures import ProgressMeasures
 from search_scaling.models import flops_per_token, param_counts
 from search_scaling.training import transfer, weights
 from search_scaling.training.data import StepBatches, eval_batch
@@ -87,6 +88,7 @@ class RunTracker(L.Callback):
         self.checkpoint_every_s, self.verbose = checkpoint_every_s, verbose
         self.last_step = max(self.schedule)
         self.nan_from = _injected_nan_step(spec)
+        self.progress = ProgressMeasures(spec, schedule)  # probes, logit lens, attention scores
         self.state = {"rows": [], "tokens": 0, "loss_sum": 0.0, "loss_n": 0, "elapsed": 0.0,
                       "flushed_to": -1, "status": "running"}  # fmt: skip
         self._t0 = self._last_save = time.perf_counter()
@@ -149,6 +151,8 @@ class RunTracker(L.Callback):
             self._rows(step, split, evaluate(pl_module.model, task, batch, self.precision))
         if weights.keeps(self.spec.keep_checkpoints, step, self.last_step) and np.isfinite(metrics["loss"]):
             self._keep(pl_module, step)
+        if np.isfinite(metrics["loss"]):  # a diverged model has no mechanism to measure
+            self._rows(step, "probe", self.progress(pl_module.model, step))
         if not np.isfinite(metrics["loss"]):
             self._diverge(trainer, step, metrics["loss"])
         elif self.verbose:

@@ -21,8 +21,11 @@ from search_scaling.training import evalsets, transfer
 SCHEMA_VERSION = 1
 PRECISIONS = ("auto", "32-true", "bf16-mixed")
 KEEP_CHECKPOINTS = ("none", "final", "log")
-# What is stored, not what is computed: kept weights (keep_checkpoints) do not change a run's identity.
-NOT_HASHED = ("sweep", "keep_checkpoints")
+# What is logged or stored, not what is computed, is not part of a run's identity: kept weights
+# (keep_checkpoints), and ``progress``, which only switches progress measures (extra curves) on or off
+# (the same batches, weights and curves either way; tested), so runs recorded before it keep their hashes.
+NOT_HASHED = ("sweep", "keep_checkpoints", "progress")
+PROGRESS = ("off", "on")  # or k: every k-th evaluation (YAML's bare off / on arrive as False / True)
 # Fields added after runs were recorded: left out of the hash while at their default, so the
 # identity (and the finished cells) of every earlier run is kept.
 HASHED_UNLESS_DEFAULT = {"train_options": {}, "evals": [], "init_from": {}, "freeze": []}
@@ -42,7 +45,10 @@ class RunSpec:
     every evaluation step as split ``eval:<name>``); ``init_from`` / ``freeze`` start from another
     run's kept weights with parts frozen (`transfer`); ``keep_checkpoints`` (none | final | log:
     every evaluation step) keeps model weights in the store (not hashed: it changes what is stored,
-    not what is computed)."""
+    not what is computed).
+
+    ``progress`` (on | off | k) logs the mechanistic progress measures (`search_scaling.measures`) at
+    every (k-th) evaluation (not hashed: it changes what is logged)."""
 
     task: str = "maze"
     size: int = 5
@@ -71,6 +77,7 @@ class RunSpec:
     init_from: dict = field(default_factory=dict)
     freeze: list = field(default_factory=list)
     keep_checkpoints: str = "none"
+    progress: str | int = "on"
     sweep: str = ""
 
     def __post_init__(self) -> None:
@@ -207,6 +214,10 @@ def field_problem(name: str, value) -> str | None:
     elif name in CHOICES and value not in CHOICES[name]:
         unset = " (or unset)" if None in CHOICES[name] else ""
         return f"{name} must be one of {[c for c in CHOICES[name] if c is not None]}{unset}, got {value!r}"
+    elif name == "progress" and not (isinstance(value, bool) or value in PROGRESS
+                                     or (type(value) is int and value >= 1)):  # fmt: skip
+        return (f"progress must be one of {list(PROGRESS)} or a positive integer k (every k-th "
+                f"evaluation), got {value!r}")  # fmt: skip
     elif name in NAMES and not isinstance(value, str):
         return f"{name} must be a name (a string), got {value!r}"
     elif name in MAPPINGS and not isinstance(value, dict):

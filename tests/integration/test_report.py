@@ -59,9 +59,13 @@ def test_report_numbers_come_from_the_runs(report):
     assert fits["accuracy_vs_loss"]["n_points"] == len(points)
     for name in FIGURES:
         assert (out / name).stat().st_size > 5_000
+    leads = fits["progress"]["lead_times"]  # every run logged its progress measures
+    assert sorted(r["run_hash"] for r in leads) == sorted(runs["run_hash"])
+    assert {r["measure"] for r in leads} == {"wall_probe_best"} and (out / "progress_panel.png").exists()
     page = (out / "index.html").read_text()
-    assert 'id="summary"' in page and page.count("data:image/png;base64,") == len(FIGURES) == 6
-    assert page.count("<figure>") == page.count("</figure>") == 6  # closed: figures do not nest
+    assert 'id="summary"' in page and 'id="lead-times"' in page  # with the progress panel:
+    assert page.count("data:image/png;base64,") == len(FIGURES) + 1 == 7
+    assert page.count("<figure>") == page.count("</figure>") == 7  # closed: figures do not nest
     for section in ("transitions", "boundary", "curves", "scaling", "not-fitted"):
         assert f'id="{section}"' in page
     # one problem size: each question is answered or says why not
@@ -103,4 +107,4 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     # the page keeps its width: figures are closed and do not indent into one another
     dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page],
                          capture_output=True, text=True, timeout=120).stdout  # fmt: skip
-    assert re.findall(r"</?figure>", dom) == ["<figure>", "</figure>"] * 6  # siblings, never nested
+    assert re.findall(r"</?figure>", dom) == ["<figure>", "</figure>"] * 7  # siblings, never nested

@@ -109,9 +109,13 @@ def test_training_goes_on_when_mlflow_is_down_and_sync_backfills(tmp_path, monke
     run = client.search_runs([client.get_experiment_by_name("faults").experiment_id],
                              f"tags.`search_scaling.run_hash` = '{result.run_hash}'")[0]  # fmt: skip
     assert run.info.status == "FINISHED"
-    for key in ("exact", "decision_acc", "corridor_loss"):  # the maze's decision metrics reach MLflow too
+    # the maze's decision metrics and progress measures reach MLflow too
+    for key in ("eval/exact", "eval/decision_acc", "eval/corridor_loss", "probe/wall_probe_L0",
+                "probe/lens_decision_L0", "probe/adj_attn_max"):  # fmt: skip
+        split, metric = key.split("/")
         assert (
-            len(client.get_metric_history(run.info.run_id, f"eval/{key}"))
-            == len({r["step"] for r in result.rows if r["metric"] == key})
+            len(client.get_metric_history(run.info.run_id, key))
+            == len({r["step"] for r in result.rows if r["metric"] == metric and r["split"] == split})
             > 0
         )
+    assert {"wall_probe_L0", "adj_attn_max"} <= set(down.parquet.curves().query("split == 'probe'")["metric"])

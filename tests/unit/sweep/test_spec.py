@@ -129,6 +129,10 @@ def test_all_problems_are_reported_at_once(tmp_path):
         ({"grid": {"lr": [1.0e-3, "x"]}}, "grid.lr[1]: lr must be a number in [0.0, 10.0], got 'x'"),
         ({"zip": {"model": ["L1-D8", "L9"], "lr": [0.1, 0.2]}}, "zip.model[1]: unknown model size 'L9'"),
         ({"models": [5]}, "models[0]: invalid run spec: model must be a name (a string), got 5"),
+        (
+            {"training": {"progress": "sometimes"}},
+            "training.progress: progress must be one of ['off', 'on'] or a positive integer k",
+        ),
     ],
 )
 def test_types_are_strict(change, words):
@@ -159,6 +163,14 @@ def test_yaml_1_2_floats_are_numbers(tmp_path):
     spec.write_text("name: t\ntasks: [{task: maze, sizes: [3]}]\nmodels: [L1-D8]\nbudget: {steps: 4}\n"
                     "grid: {lr: [1e-3, 3.0e-3]}\n")  # fmt: skip
     assert [c.lr for c in load_sweep(spec).cells] == [1e-3, 3e-3]
+
+
+def test_progress_off_in_yaml_is_a_switch_not_an_identity(tmp_path):
+    spec = tmp_path / "p.yaml"
+    spec.write_text("name: t\ntasks: [{task: maze, sizes: [3]}]\nmodels: [L1-D8]\nbudget: {steps: 4}\n"
+                    "grid: {progress: [off, 2]}\n")  # fmt: skip
+    (cell,) = load_sweep(spec).cells  # bare `off` is YAML's False; both cells train the same run
+    assert cell.progress is False
 
 
 def test_validate_prints_one_clear_error_and_fails(tmp_path, capsys):

@@ -1,0 +1,143 @@
+"""Progress measures of the maze tasks (maze, maze_target), after Ivanitskiy et al. 2023
+("Structured World Representations in Maze-Solving Transformers").
+
+- ``wall_probe_L<l>``: mean balanced accuracy, over the maze's walls, of linear probes that read
+  "is this wall open" from the residual stream after block l at the single token <PATH_START>
+  (one probe per wall: each cell's right and down neighbour, so every wall once); fitted on the even
+  examples of the probe set, scored on the odd ones. ``wall_probe_best``: the best layer.
+- ``lens_decision_L<l>`` / ``lens_corridor_L<l>``: logit-lens accuracy of the next path cell from
+  the residual stream after block l, at the path positions whose next step is a decision / a
+  corridor step (decisions.py). At the last layer these equal ``decision_acc`` / ``corridor_acc``.
+- ``adj_attn_L<l>H<h>``: attention mass from path positions onto the adjacency-list entries that
+  contain the current cell (all four tokens of each ``(a) <--> (b) ;`` entry): the "adjacency head".
+- ``target_attn_L<l>H<h>``: attention mass from path positions onto the target cell's coordinate
+  outside the adjacency list (maze: the <TARGET_START> block; maze_target: the target's label entry).
+``adj_attn_max`` / ``target_attn_max``: the head that does it most. Multi-episode prompts
+(maze_target's retarget) are measured on the query episode, the one after the last <ADJLIST_START>.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from search_scaling.measures.common import (
+    Means,
+    attention_scores,
+    chunks,
+    hook_names,
+    lens_predictions,
+    resid_name,
+)
+from search_scaling.measures.probes import probe_balanced_accuracy
+from search_scaling.models.transformer import Transformer
+from search_scaling.tasks import TaskBatch
+from search_scaling.tasks.maze.decisions import TOKEN_GROUPS
+from search_scaling.tasks.maze.tokens import ADJ_END, ADJ_START, coord_id
+
+ATTENTION_EXAMPLES = 64
+
+
+@torch.no_grad()
+def maze_measures(model: Transformer, batch: TaskBatch) -> dict[str, float]:
+    """Probes and lens on the whole probe set (one forward pass with fused attention), attention
+    scores on its first `ATTENTION_EXAMPLES` (explicit patterns cost T^2 per head and layer; a
+    mean over every path position of 64 mazes is already steady)."""
+    out = _probes_and_lens(model, batch)
+    attention = slice(0, ATTENTION_EXAMPLES)
+    queries = query_kinds(batch)[attention] > 0
+    tokens, prompt_len = batch.tokens[attention], batch.prompt_len[attention]
+    keys = {"adj_attn": adjacency_keys(tokens, prompt_len),
+            "target_attn": target_keys(tokens, prompt_len, batch.extras["target_rc"][attention])}  # fmt: skip
+    out.update(attention_scores(model, tokens, queries, keys))
+    return out
+
+
+def _probes_and_lens(model: Transformer, batch: TaskBatch) -> dict[str, float]:
+    n_layers, kinds = model.cfg.n_layers, query_kinds(batch)
+    means, at_start = Means(), [[] for _ in range(n_layers)]
+    for idx, hooks in chunks(model, batch.tokens, hook_names(n_layers, pattern=False)):
+        tokens, path_start = torch.from_numpy(batch.tokens[idx]), torch.from_numpy(batch.prompt_len[idx] - 1)
+        for layer in range(n_layers):
+            resid = hooks[resid_name(layer)]  # [chunk, T, d_model], on the model's device
+            at_start[layer].append(resid[torch.arange(len(idx)), path_start].cpu())
+            _lens(means, model, resid, tokens, kinds[idx], layer)
+    return {**wall_probes(at_start, batch), **means.result()}
+
+
+def _lens(means: Means, model, resid: torch.Tensor, tokens: torch.Tensor, kinds: np.ndarray, layer: int):
+    hits = lens_predictions(model, resid)[:, :-1].cpu() == tokens[:, 1:]  # [chunk, T-1]: t -> t+1
+    for code, name in enumerate(TOKEN_GROUPS, start=1):
+        at = torch.from_numpy(kinds[:, :-1] == code)
+        means.add(f"lens_{name}_L{layer}", (hits & at).sum(), at.sum())
+
+
+def wall_probes(at_start: list[list[torch.Tensor]], batch: TaskBatch) -> dict[str, float]:
+    """``wall_probe_L<l>`` and ``wall_probe_best`` from the <PATH_START> residuals of each layer."""
+    y, valid = wall_labels(batch.extras["moves"], batch.size)
+    train = np.arange(len(batch)) % 2 == 0
+    out = {}
+    for layer, parts in enumerate(at_start):
+        scores = probe_balanced_accuracy(torch.cat(parts), y, valid, train)
+        if not np.isnan(scores).all():
+            out[f"wall_probe_L{layer}"] = float(np.nanmean(scores))
+    return {**out, "wall_probe_best": max(out.values())} if out else out
+
+
+def wall_labels(moves: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every wall once, as (open bool[n, W], exists bool[n, W]) with W = 2 * size^2: the right then
+    the down wall of each cell of the padded grid; a wall exists when both its cells lie inside the
+    example's own grid. moves bool[n, size, size, 4] (directions up, left, right, down)."""
+    n, size = moves.shape[:2]
+    r, c = np.divmod(np.arange(size * size), size)
+    k = sizes[:, None]
+    exists = np.concatenate([(r < k) & (c + 1 < k), (r + 1 < k) & (c < k)], axis=1)
+    flat = moves.reshape(n, size * size, 4)
+    return np.concatenate([flat[..., 2], flat[..., 3]], axis=1) & exists, exists
+
+
+def query_kinds(batch: TaskBatch) -> np.ndarray:
+    """What each position predicts: int8[n, T], the token-group code (1 corridor, 2 decision) of
+    the next token, 0 elsewhere."""
+    from search_scaling.training.evaluate import _token_groups  # here: training imports this package
+
+    groups = _token_groups(batch, np.arange(len(batch)))  # [n, T-1]: entry t labels token t + 1
+    return np.pad(groups, ((0, 0), (0, 1)))
+
+
+def _episode(tokens: np.ndarray, prompt_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position of the query episode's <ADJLIST_START>, of its <ADJLIST_END>): int[n] each."""
+    pos = np.arange(tokens.shape[1])[None, :]
+    before = pos < prompt_len[:, None]
+    start = np.where((tokens == ADJ_START) & before, pos, -1).max(axis=1)
+    after = (tokens == ADJ_END) & (pos > start[:, None])
+    return start, np.argmax(after, axis=1)
+
+
+def adjacency_keys(tokens: np.ndarray, prompt_len: np.ndarray) -> np.ndarray:
+    """bool[n, T, T]: for a query at position t, the positions of every adjacency-list entry
+    ``(a) <--> (b) ;`` with a or b equal to the token at t."""
+    start, end = _episode(tokens, prompt_len)
+    n, width = tokens.shape
+    pos = np.arange(width)[None, :]
+    inside = (pos > start[:, None]) & (pos < end[:, None])
+    entry = np.where(inside, (pos - start[:, None] - 1) // 4, -1)  # [n, T]: entry of each position
+    n_entries = int(entry.max()) + 1
+    first = start[:, None] + 1 + 4 * np.arange(n_entries)[None, :]  # [n, E]: each entry's first cell
+    cell_a = np.take_along_axis(tokens, np.clip(first, 0, width - 1), axis=1)  # [n, E]
+    cell_b = np.take_along_axis(tokens, np.clip(first + 2, 0, width - 1), axis=1)
+    current = tokens[:, :, None]  # [n, Tq, 1]
+    incident = (cell_a[:, None, :] == current) | (cell_b[:, None, :] == current)
+    incident &= (first < end[:, None])[:, None, :]  # [n, Tq, E]
+    rows, queries = np.arange(n)[:, None, None], np.arange(width)[None, :, None]
+    keys = incident[rows, queries, np.maximum(entry, 0)[:, None, :]]  # [n, Tq, Tk]: key's entry incident?
+    return keys & (entry >= 0)[:, None, :]
+
+
+def target_keys(tokens: np.ndarray, prompt_len: np.ndarray, target_rc: np.ndarray) -> np.ndarray:
+    """bool[n, T]: the query episode's prompt positions after its adjacency list that hold the
+    target cell's coordinate token."""
+    _, end = _episode(tokens, prompt_len)
+    pos = np.arange(tokens.shape[1])[None, :]
+    target = coord_id(target_rc[:, 0], target_rc[:, 1])[:, None]
+    return (tokens == target) & (pos > end[:, None]) & (pos < prompt_len[:, None])
