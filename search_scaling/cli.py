@@ -253,6 +253,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"\n{sweep.path}: {len(sweep.cells)} cells, total ~{total:.2e} training FLOPs")
     print(f"per trial {res.cpus:g} CPU, {res.gpus:g} GPU; at most {sweep.max_concurrent} at once; "
           f"{sweep.retries} retries")  # fmt: skip
+    if sweep.pack != "off":
+        from search_scaling.sweep import packs
+
+        budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
+        print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(sweep.packs(), budget)))
     return 0
 
 

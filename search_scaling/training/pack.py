@@ -243,19 +243,3 @@ class PackData(L.LightningDataModule):
         start = self.trainer.global_step if self.trainer is not None else 0
         data = PackBatches(self.specs, self.total, self.active, start)
         return DataLoader(data, batch_size=None, num_workers=0)
-
-
-def pack_memory_bytes(spec: RunSpec, members: int, context: int | None = None) -> int:
-    """A generous estimate of a pack's training memory (fp32): weights, gradients and two AdamW
-    moments, plus the activations autograd keeps for one batch (Korthikanti et al. 2022's count per
-    layer, 34 d + 5 h T values per token, doubled for fp32 and for the MLP-free bound) and the
-    logits with their log-softmax and gradient."""
-    from search_scaling.models import param_counts
-
-    cfg = spec.model_config
-    t = context or cfg.n_ctx
-    tokens = spec.batch_size * t
-    weights = 4 * 4 * param_counts(cfg)["params_total"]
-    per_layer = (34 * cfg.d_model + 5 * cfg.n_heads * t) * tokens * 2
-    logits = 3 * 4 * tokens * cfg.d_vocab
-    return members * (weights + cfg.n_layers * per_layer + logits + 4 * tokens * cfg.d_model)

@@ -28,6 +28,7 @@ from search_scaling.models.transformer import Transformer
 from search_scaling.store.ledger import LostClaim
 from search_scaling.training.module import SequenceModel
 from search_scaling.training.pack import PackData, PackModule
+from search_scaling.training.pack_shape import PACKABLE, pack_key
 from search_scaling.training.run import (
     CHECKPOINT,
     RunResult,
@@ -40,17 +41,6 @@ from search_scaling.training.run import (
 )
 from search_scaling.training.schedule import eval_steps, lr_multiplier
 from search_scaling.training.spec import RunSpec
-
-# What members of one pack may differ in (besides the seed): per-member scalars of the optimiser.
-PACKABLE = ("seed", "lr", "warmup", "min_lr_ratio", "weight_decay", "beta1", "beta2", "grad_clip")
-NOT_SHAPE = (*PACKABLE, "sweep")
-
-
-def pack_key(spec: RunSpec) -> str:
-    """Runs with equal keys can train as one pack: every hashed field but the per-member ones."""
-    import json
-
-    return json.dumps({k: v for k, v in spec.hashed_fields().items() if k not in NOT_SHAPE}, sort_keys=True)
 
 
 def train_pack(specs: list[RunSpec], workdir: Path | str = "runs/work", sinks: list | None = None,

@@ -18,7 +18,8 @@ import torch
 
 from search_scaling.training import RunSpec, train_one
 from search_scaling.training.pack import clip_per_member
-from search_scaling.training.pack_run import pack_key, train_pack
+from search_scaling.training.pack_run import train_pack
+from search_scaling.training.pack_shape import pack_key
 
 BASE = dict(task="maze", size=3, model="L1-D8", eval_points=4, eval_examples=16, steps=20, batch_size=8)
 SPECS = [RunSpec(**BASE, seed=0), RunSpec(**BASE, seed=1, lr=1e-2, warmup=0.2),
