@@ -28,6 +28,7 @@ from search_scaling.models.transformer import Transformer
 from search_scaling.store.ledger import LostClaim
 from search_scaling.training.module import SequenceModel
 from search_scaling.training.pack import PackData, PackModule
+from search_scaling.training.pack_eval import evaluate_pack
 from search_scaling.training.pack_shape import PACKABLE, pack_key
 from search_scaling.training.run import (
     CHECKPOINT,
@@ -91,9 +92,10 @@ def _train_group(specs, sinks, ckpts, saved, plan, verbose, checkpoint_every_s, 
         members.append(Transformer(spec.model_config))
     module = PackModule(specs, total, members)
     schedule = eval_steps(total, specs[0].eval_points)
-    trackers = [RunTracker(spec, precision, held_out, schedule, scale["flops_per_token"], ckpt, sink,
-                           checkpoint_every_s, verbose)
-                for spec, ckpt, sink in zip(specs, ckpts, sinks)]  # fmt: skip
+    pack_eval = PackEval(module, specs[0].task_obj, held_out, precision)
+    trackers = [MemberTracker(pack_eval, k, spec, precision, held_out, schedule, scale["flops_per_token"],
+                              ckpt, sink, checkpoint_every_s, verbose)
+                for k, (spec, ckpt, sink) in enumerate(zip(specs, ckpts, sinks))]  # fmt: skip
     pack = PackTracker(module, trackers, [SoloFormat(spec, total) for spec in specs])
     trainer = L.Trainer(
         max_steps=total, max_epochs=-1, accelerator="auto", devices=1, precision=precision, logger=False,
@@ -122,7 +124,6 @@ class PackTracker(L.Callback):
     def __init__(self, module: PackModule, trackers: list[RunTracker], formats: list):
         self.module, self.trackers, self.formats = module, trackers, formats
         self.views = [MemberTrainer(self, k) for k in range(len(trackers))]
-        self.modules = [MemberModule(module, k) for k in range(len(trackers))]
         self.stopped_at: list[int | None] = [None] * len(trackers)
         self.lost: set[int] = set()
         self.trainer = None
@@ -141,7 +142,7 @@ class PackTracker(L.Callback):
             if tracker.state["status"] != "running":
                 self._freeze(k, trainer.global_step)
             else:
-                self._member(k, tracker.on_train_start, self.views[k], self.modules[k])
+                self._member(k, tracker.on_train_start, self.views[k], pl_module)
         self._stop_if_idle(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -150,8 +151,8 @@ class PackTracker(L.Callback):
         saves = {k: self.trackers[k]._last_save for k in live}
         for k in live:
             step_batch = {"n_tokens": batch["n_tokens"][k]}
-            self._member(k, self.trackers[k].on_train_batch_end, self.views[k], self.modules[k],
-                         losses[k], step_batch, batch_idx)  # fmt: skip
+            self._member(k, self.trackers[k].on_train_batch_end, self.views[k], pl_module, losses[k],
+                         step_batch, batch_idx)  # fmt: skip
         saved = [k for k in live if self.trackers[k]._last_save != saves[k]]
         if saved:  # keep the members' checkpoints at one step, so a resumed pack stays one pack
             for k in live:
@@ -240,20 +241,32 @@ class _Groups:
         self.param_groups = [{"lr": lr}]
 
 
-class MemberModule:
-    """Member k as a `SequenceModel` looks to a `RunTracker`: ``.model`` is a `Transformer` holding
-    member k's current weights."""
+class MemberTracker(RunTracker):
+    """A member's `RunTracker` whose held-out metrics come from one evaluation of the whole pack
+    (`evaluate_pack`), made when the first member asks at a step and shared by the others."""
 
-    def __init__(self, module: PackModule, k: int):
-        self.pack_module, self.k, self._model = module, k, None
+    def __init__(self, pack_eval: PackEval, k: int, *args):
+        super().__init__(*args)
+        self.pack_eval, self.k = pack_eval, k
 
-    @property
-    def model(self) -> Transformer:
-        packed = self.pack_module.packed
-        if self._model is None:
-            self._model = Transformer(packed.cfg).to(packed.params[0].device)
-        self._model.load_state_dict(packed.member_state(self.k))
-        return self._model
+    def _measure(self, pl_module) -> dict[str, float]:
+        return self.pack_eval(self.k)
+
+
+class PackEval:
+    def __init__(self, module: PackModule, task, held_out, precision: str):
+        self.module, self.task, self.held_out, self.precision = module, task, held_out, precision
+        self._at: tuple[int, list] | None = None
+
+    def __call__(self, k: int) -> dict[str, float]:
+        step = self.module.trainer.global_step
+        if self._at is None or self._at[0] != step:
+            packed = self.module.packed
+            was_training = packed.training
+            packed.eval()
+            self._at = (step, evaluate_pack(packed, self.task, self.held_out, self.precision))
+            packed.train(was_training)
+        return dict(self._at[1][k])
 
 
 class SoloFormat:
