@@ -120,7 +120,7 @@ def describe(packs: list[tuple], budget: int | None) -> list[str]:
 def run_pack(spec_jsons: list[str], locations: tuple, owners: list[str], threads: int,
              checkpoint_every_s: float = 30.0) -> list:  # fmt: skip
     """The body of a pack's Ray task (`runner.run_cell` for a pack): `record_pack` over its
-    members; one `CellOutcome` per member."""
+    members; one `CellOutcome` per member. A pack of one runs as a solo cell."""
     import json
 
     import torch
@@ -128,9 +128,11 @@ def run_pack(spec_jsons: list[str], locations: tuple, owners: list[str], threads
     from search_scaling.store import Stores
     from search_scaling.store.pack_recorder import record_pack
     from search_scaling.store.recorder import STALE_AFTER_S
-    from search_scaling.sweep.runner import _WORKER_STORES, _cell_outcome
+    from search_scaling.sweep.runner import _WORKER_STORES, _cell_outcome, run_cell
     from search_scaling.training import RunSpec
 
+    if len(spec_jsons) == 1:  # a pack of one is a solo run: no stacking overhead
+        return [run_cell(spec_jsons[0], locations, owners[0], threads, checkpoint_every_s)]
     torch.set_num_threads(max(1, threads))
     stores = _WORKER_STORES.setdefault(locations, Stores(*locations))
     specs = [RunSpec.from_dict(json.loads(s)) for s in spec_jsons]
