@@ -127,6 +127,8 @@ class PackedAdamW(torch.optim.Optimizer):
         scalars = {"decay": 1 - lr * self.weight_decay, "lerp": 1 - self.beta1, "beta2": self.beta2,
                    "one_minus_beta2": 1 - self.beta2, "step_size": -lr / bc1,
                    "bc2_sqrt": bc2_sqrt}  # fmt: skip
+        device, dtype = params[0].device, params[0].dtype
+        scalars = {k: v.to(device=device, dtype=dtype) for k, v in scalars.items()}  # one copy a step
         for p in params:
             self._update(p, scalars, new_steps)
         return loss
@@ -141,14 +143,14 @@ class PackedAdamW(torch.optim.Optimizer):
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         shape = (-1,) + (1,) * (p.dim() - 1)
-        s = {k: v.to(device=p.device, dtype=p.dtype).view(shape) for k, v in scalars.items()}
+        s = {k: v.view(shape) for k, v in scalars.items()}
         grad, m, v = p.grad, state["exp_avg"], state["exp_avg_sq"]
         decayed = p * s["decay"] if p.dim() >= 3 else p  # solo matrices are stacked to 3 dims
         new_m = m.lerp(grad, s["lerp"])
         new_v = v * s["beta2"] + grad * grad * s["one_minus_beta2"]
         denom = new_v.sqrt() / s["bc2_sqrt"] + ADAM_EPS
         new_p = decayed + s["step_size"] * (new_m / denom)  # torch's addcdiv order
-        keep = self.active.to(p.device).view(shape)
+        keep = self.active.view(shape)
         p.copy_(torch.where(keep, new_p, p))
         m.copy_(torch.where(keep, new_m, m))
         v.copy_(torch.where(keep, new_v, v))
