@@ -85,9 +85,9 @@ class Bench:
         self.module = PackModule(self.specs, total, members).to(device)
         self.optimizer = self.module.configure_optimizers()
         data, width = PackBatches(self.specs, total, self.module.active), self.specs[0].model_config.n_ctx
-        self.batches = [
-            _pad({key: v.to(device) for key, v in data.batch(s).items()}, width) for s in range(total)
-        ]
+        batches = [data.batch(s) for s in range(total)]
+        self.n_tokens = [int(b.pop("n_tokens").sum()) for b in batches]  # counted here: no sync a step
+        self.batches = [_pad({key: v.to(device) for key, v in b.items()}, width) for b in batches]
 
     def loss_fn(self):
         module = self.module
@@ -121,7 +121,7 @@ class Bench:
             self.module.configure_gradient_clipping(self.optimizer)
             self.optimizer.step()
             if step >= warmup:
-                tokens += int(batch["n_tokens"].sum())
+                tokens += self.n_tokens[step]
         sync(self.device)
         seconds = time.perf_counter() - start
         return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
