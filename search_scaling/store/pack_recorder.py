@@ -30,8 +30,8 @@ def record_pack(specs: list, stores: Stores, owners: list[str] | None = None, ve
     """Train the unfinished members of ``specs`` as one pack. Returns, per member, its RunResult, or
     None when there was nothing to do (finished, or another worker holds it)."""
     owners = owners or [owner_id()] * len(specs)
-    for spec in specs:
-        stores.ledger.ensure(spec.sweep or DEFAULT_SWEEP, [spec.run_hash])
+    for sweep_id in dict.fromkeys(spec.sweep or DEFAULT_SWEEP for spec in specs):
+        stores.ledger.ensure(sweep_id, [s.run_hash for s in specs if (s.sweep or DEFAULT_SWEEP) == sweep_id])
     results: list = [None] * len(specs)
     with contextlib.ExitStack() as stack:
         claimed = _claim(specs, stores, owners, stale_after_s, stack)

@@ -76,6 +76,8 @@ def _member_dir(workdir, spec: RunSpec, sink) -> Path:
     for leftover in run_dir.glob(f".{CHECKPOINT}.*.tmp"):  # of attempts killed mid-save
         if not leftover.name.startswith(f".{CHECKPOINT}.{_tag(sink)}-"):
             leftover.unlink(missing_ok=True)
+    for leftover in run_dir.glob(".pack-resume-*.ckpt"):  # of a pack killed while resuming
+        leftover.unlink(missing_ok=True)
     return run_dir
 
 
@@ -153,8 +155,10 @@ class PackTracker(L.Callback):
             step_batch = {"n_tokens": batch["n_tokens"][k]}
             self._member(k, self.trackers[k].on_train_batch_end, self.views[k], pl_module, losses[k],
                          step_batch, batch_idx)  # fmt: skip
-        saved = [k for k in live if self.trackers[k]._last_save != saves[k]]
-        if saved:  # keep the members' checkpoints at one step, so a resumed pack stays one pack
+        # A running member checkpointed (its schedule and clock said so): so do the others, keeping the
+        # members' checkpoints at one step, so that a resumed pack stays one pack.
+        saved = [k for k in live if self.trackers[k]._last_save != saves[k] and not self.views[k].should_stop]
+        if saved:
             for k in live:
                 if k not in saved and self.module.active[k]:
                     self._member(k, self.trackers[k]._checkpoint, self.views[k], trainer.global_step)
