@@ -235,13 +235,15 @@ class PackBatches(IterableDataset):
 
 
 class PackData(L.LightningDataModule):
-    """Feeds `PackBatches` from the restored global step (the data position, as for a solo run)."""
+    """Feeds `PackBatches` from the restored global step (the data position, as for a solo run).
+    The members' ``active`` mask is the module's, read once the trainer has moved it to its device
+    (frozen in place from then on)."""
 
-    def __init__(self, specs: list[RunSpec], total: int, active: torch.Tensor):
+    def __init__(self, specs: list[RunSpec], total: int):
         super().__init__()
-        self.specs, self.total, self.active = specs, total, active
+        self.specs, self.total = specs, total
 
     def train_dataloader(self) -> DataLoader:
-        start = self.trainer.global_step if self.trainer is not None else 0
-        data = PackBatches(self.specs, self.total, self.active, start)
+        start = self.trainer.global_step
+        data = PackBatches(self.specs, self.total, self.trainer.lightning_module.active, start)
         return DataLoader(data, batch_size=None, num_workers=0)

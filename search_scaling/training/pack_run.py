@@ -108,7 +108,7 @@ def _train_group(specs, sinks, ckpts, saved, plan, verbose, checkpoint_every_s, 
     resume = _assemble(module, pack, saved, ckpts[0].parent) if any(saved) else None
     try:
         if resume is None or any(s["callbacks"]["RunTracker"]["status"] == "running" for s in saved):
-            _fit(trainer, module, PackData(specs, total, module.active), resume)
+            _fit(trainer, module, PackData(specs, total), resume)
         else:  # every member finished: their states are the results
             pack.load_state_dict({"members": [s["callbacks"]["RunTracker"] for s in saved]})
             pack.stopped_at = [s["global_step"] for s in saved]
