@@ -76,7 +76,8 @@ def curves_complete(store: Path, body: dict) -> pd.DataFrame:
 def test_a_sigkilled_trial_is_retried_and_its_curves_end_complete(tmp_path):
     body = spec("killtrial", [0, 1], steps=600, concurrent=1, pack="auto")  # one pack of two
     proc, store = start_sweep(tmp_path, body)
-    wait_for(lambda: parts(store) >= 8, 300, "the trial to flush a few parts")
+    wait_for(lambda: parts(store) >= 4 or proc.poll() is not None, 300, "the trial to flush a few parts")
+    assert proc.poll() is None, proc.communicate()[0]  # the sweep has not ended (Ray failed to start?)
     worker = subprocess.run(["pgrep", "-f", "ray::run_pack"], capture_output=True, text=True).stdout.split()
     assert worker, "no Ray worker running the pack"
     os.kill(int(worker[0]), signal.SIGKILL)
