@@ -28,6 +28,9 @@ MAX_PACK = 64
 # GPU: launch-bound below ~1 ms of an H200's work. To be calibrated with benchmarks/pack_throughput.py
 # and benchmarks/gpu_check.py.
 STEP_FLOPS = {"cpu": 4e9, "gpu": 5e11}
+# Run fields a pack does not implement (a run that starts from another's weights or freezes parts of
+# its model): a cell that sets one trains alone, whatever ``pack`` says.
+SOLO_ONLY = ("init_from", "freeze")
 MEMORY_SHARE = 0.5  # of this machine's memory, split between the packs that run at once
 
 
@@ -67,7 +70,8 @@ def plan_packs(cells, setting, budget: int | None = None, gpus: float = 0.0) -> 
         return [(cell,) for cell in cells]
     groups: dict[str, list] = {}
     for cell in cells:
-        groups.setdefault(pack_key(cell), []).append(cell)
+        alone = any(getattr(cell, name, None) for name in SOLO_ONLY)
+        groups.setdefault(cell.run_hash if alone else pack_key(cell), []).append(cell)
     packs = []
     for group in groups.values():
         size = setting if isinstance(setting, int) else auto_size(group[0], budget, gpus)

@@ -126,6 +126,7 @@ class PackTracker(L.Callback):
     def __init__(self, module: PackModule, trackers: list[RunTracker], formats: list):
         self.module, self.trackers, self.formats = module, trackers, formats
         self.views = [MemberTrainer(self, k) for k in range(len(trackers))]
+        self.modules = [MemberModule(module, k) for k in range(len(trackers))]
         self.stopped_at: list[int | None] = [None] * len(trackers)
         self.lost: set[int] = set()
         self.trainer = None
@@ -144,7 +145,7 @@ class PackTracker(L.Callback):
             if tracker.state["status"] != "running":
                 self._freeze(k, trainer.global_step)
             else:
-                self._member(k, tracker.on_train_start, self.views[k], pl_module)
+                self._member(k, tracker.on_train_start, self.views[k], self.modules[k])
         self._stop_if_idle(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -153,7 +154,7 @@ class PackTracker(L.Callback):
         saves = {k: self.trackers[k]._last_save for k in live}
         for k in live:
             step_batch = {"n_tokens": batch["n_tokens"][k]}
-            self._member(k, self.trackers[k].on_train_batch_end, self.views[k], pl_module, losses[k],
+            self._member(k, self.trackers[k].on_train_batch_end, self.views[k], self.modules[k], losses[k],
                          step_batch, batch_idx)  # fmt: skip
         # A running member checkpointed (its schedule and clock said so): so do the others, keeping the
         # members' checkpoints at one step, so that a resumed pack stays one pack.
@@ -243,6 +244,23 @@ def _with_scheduler_steps(loops: dict, steps: int) -> dict:
 class _Groups:
     def __init__(self, lr: float):
         self.param_groups = [{"lr": lr}]
+
+
+class MemberModule:
+    """Member k as a `RunTracker` sees its `SequenceModel`: ``.model`` is a `Transformer` holding
+    member k's current weights, made when asked for (the held-out metrics do not need it: they come
+    from `PackEval`; anything else a tracker does with the model does)."""
+
+    def __init__(self, module: PackModule, k: int):
+        self.pack_module, self.k, self._model = module, k, None
+
+    @property
+    def model(self) -> Transformer:
+        packed = self.pack_module.packed
+        if self._model is None:
+            self._model = Transformer(packed.cfg).to(packed.params[0].device)
+        self._model.load_state_dict(packed.member_state(self.k))
+        return self._model
 
 
 class MemberTracker(RunTracker):
