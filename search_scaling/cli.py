@@ -269,6 +269,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"tune: {len(tune_groups(sweep))} group(s) per {t.per} x {t.samples} samples over "
               f"{', '.join(t.space)}, budget {t.budget[0]} {t.budget[1]}, objective {t.metric} "
               f"({t.mode})")  # fmt: skip
+    if sweep.pack != "off":
+        from search_scaling.sweep import packs
+
+        budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
+        print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(sweep.packs(), budget)))
     return 0
 
 

@@ -54,6 +54,10 @@ def rotary(x: torch.Tensor, start: int) -> torch.Tensor:
 
 
 class Attention(nn.Module):
+    # False: attention as explicit matmuls instead of the fused kernel, which has no vmap batching
+    # rule (a packed model would run it member by member; `training.pack` turns this off).
+    fused = True
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -70,7 +74,7 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = _append(cache, layer, k, v)
         name = f"blocks.{layer}.attn.hook_pattern"
-        if capture is not None and capture.wants(name):
+        if (capture is not None and capture.wants(name)) or not self.fused:
             z = self._explicit(q, k, v, start, capture, name)
         else:  # causal mask relative to the cached prefix: query i sees keys 0..start+i
             mask = None if start == 0 else _causal(t, start, x.device)
@@ -81,7 +85,8 @@ class Attention(nn.Module):
         scores = q @ k.transpose(-1, -2) / self.cfg.d_head**0.5  # [batch, head, query, key]
         scores = scores.masked_fill(~_causal(q.shape[2], start, q.device), float("-inf"))
         pattern = scores.softmax(dim=-1)
-        capture(name, pattern)
+        if capture is not None:
+            capture(name, pattern)
         return pattern @ v
 
 

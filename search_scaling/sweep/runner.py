@@ -23,6 +23,7 @@ from search_scaling.store import Stores
 from search_scaling.store.ledger import FINISHED, LostClaim
 from search_scaling.store.recorder import STALE_AFTER_S, first_use_lock
 from search_scaling.sweep import sources
+from search_scaling.sweep.packs import pack_gpus, run_pack
 from search_scaling.sweep.resources import check_resources
 from search_scaling.sweep.spec import SweepSpec
 
@@ -58,11 +59,7 @@ def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpo
                             checkpoint_every_s=checkpoint_every_s)  # fmt: skip
     except LostClaim:  # another worker holds the cell now: not an error, and not worth a retry
         result = None
-    if result is None:
-        row = stores.ledger.get(spec.run_hash)
-        status = row["status"] if row and row["status"] in FINISHED else "busy"
-        return CellOutcome(spec.run_hash, status if status == "busy" else "skipped", {}, 0.0)
-    return CellOutcome(spec.run_hash, result.status, result.final, time.perf_counter() - start)
+    return _cell_outcome(stores, spec, result, time.perf_counter() - start)
 
 
 def warm_worker() -> None:
@@ -89,12 +86,16 @@ def prepare(sweep: SweepSpec, stores: Stores) -> list:
 
 
 def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, progress=None) -> Counter:
-    """Run every unfinished cell; returns the final status counts over the whole sweep."""
+    """Run every unfinished cell (one Ray task per pack of them, `sweep.packs`); returns the final
+    status counts over the whole sweep."""
     import ray
 
     todo = prepare(sweep, stores)
     if not todo:
         return stores.ledger.counts(sweep.run_hashes)
+    units = sweep.packs(todo)  # one cell each with pack: off
+    if sweep.pack != "off":
+        print(f"sweep {sweep.name}: {len(todo)} cell(s) to run in {len(units)} pack(s)", flush=True)
     if not ray.is_initialized():
         # A local Ray unless an address (or RAY_ADDRESS, as in `ray job submit`) names a cluster.
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
@@ -102,12 +103,12 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
     check_resources(sweep)  # an impossible request: one error now, not a wait forever at start-up
     res = sweep.resources
     task = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=sweep.retries,
-                      retry_exceptions=True)(run_cell)  # fmt: skip
-    lanes = min(sweep.max_concurrent, len(todo))
+                      retry_exceptions=True)(run_cell if sweep.pack == "off" else run_pack)  # fmt: skip
+    lanes = min(sweep.max_concurrent, len(units))
     warm = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus)(warm_worker)
     ray.get([warm.remote() for _ in range(lanes)])
     driver = uuid.uuid4().hex[:8]
-    queue, running, outcomes = list(todo), {}, []
+    queue, running, outcomes = list(units), {}, []
     try:
         _schedule(ray, task, sweep, stores, driver, queue, running, outcomes, progress)
     except KeyboardInterrupt:
@@ -122,31 +123,51 @@ def _owner(sweep: SweepSpec, driver: str, spec) -> str:
 
 def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: list, running: dict,
               outcomes: list, progress) -> None:  # fmt: skip
-    """Keep ``max_concurrent`` tasks in flight until every queued cell has an outcome."""
-    res = sweep.resources
+    """Keep ``max_concurrent`` tasks in flight until every queued unit (a pack of cells, or one
+    cell) has an outcome."""
     while queue or running:
         while queue and len(running) < sweep.max_concurrent:
-            unfinished = {c.run_hash for c in (*queue, *running.values())}  # a transfer waits for its source
-            ready = [c for c in queue if not sources.waiting_on(c, unfinished)]
+            # a transfer waits for its source
+            unfinished = {c.run_hash for u in (*queue, *running.values()) for c in u}
+            ready = [u for u in queue if not any(sources.waiting_on(c, unfinished) for c in u)]
             if not ready:
                 break
-            spec = ready[0]
-            queue.remove(spec)
-            locations = (stores.root, stores.ledger_url, stores.tracking_uri)
-            args = (spec.to_json(), locations, _owner(sweep, driver, spec), int(res.cpus),
-                    sweep.checkpoint_every_s)  # fmt: skip
-            running[task.remote(*args)] = spec
+            unit = ready[0]
+            queue.remove(unit)
+            running[_submit(task, sweep, stores, driver, unit)] = unit
         ready, _ = ray.wait(list(running), num_returns=1, timeout=2.0)
         for ref in ready:
-            spec = running.pop(ref)
-            outcome = _outcome(ray, ref, spec)
-            if outcome.status == "busy":  # held by a worker of an earlier driver: wait until stale
+            unit = running.pop(ref)
+            done = _outcomes(ray, ref, unit)
+            busy = tuple(spec for spec, outcome in zip(unit, done) if outcome.status == "busy")
+            if busy:  # held by a worker of an earlier driver: wait until stale
                 time.sleep(BUSY_RETRY_S)
-                queue.append(spec)
-                continue
-            outcomes.append(outcome)
+                queue.append(busy)
+            outcomes += [outcome for outcome in done if outcome.status != "busy"]
         if progress is not None:
             progress(stores.ledger.counts(sweep.run_hashes), outcomes, len(running))
+
+
+def _submit(task, sweep: SweepSpec, stores: Stores, driver: str, unit: tuple):
+    """One Ray task for ``unit``: `run_cell` (pack: off) or `run_pack`, whose GPU share grows with
+    its members (`packs.pack_gpus`)."""
+    res = sweep.resources
+    locations = (stores.root, stores.ledger_url, stores.tracking_uri)
+    if sweep.pack == "off":
+        (spec,) = unit
+        return task.remote(spec.to_json(), locations, _owner(sweep, driver, spec), int(res.cpus),
+                           sweep.checkpoint_every_s)  # fmt: skip
+    options = task.options(num_gpus=pack_gpus(res.gpus, len(unit)))
+    return options.remote([s.to_json() for s in unit], locations, [_owner(sweep, driver, s) for s in unit],
+                          int(res.cpus), sweep.checkpoint_every_s)  # fmt: skip
+
+
+def _cell_outcome(stores: Stores, spec, result, seconds: float) -> CellOutcome:
+    if result is None:
+        row = stores.ledger.get(spec.run_hash)
+        status = row["status"] if row and row["status"] in FINISHED else "busy"
+        return CellOutcome(spec.run_hash, status if status == "busy" else "skipped", {}, 0.0)
+    return CellOutcome(spec.run_hash, result.status, result.final, seconds)
 
 
 def _stop(ray, running: dict, stores: Stores, owner_of) -> list[str]:
@@ -156,12 +177,13 @@ def _stop(ray, running: dict, stores: Stores, owner_of) -> list[str]:
     for ref in running:
         ray.cancel(ref)  # not force: the worker gets KeyboardInterrupt and cleans up
     ray.wait(list(running), num_returns=len(running), timeout=CANCEL_WAIT_S)
-    return [spec.run_hash for spec in running.values()
+    return [spec.run_hash for unit in running.values() for spec in unit
             if stores.ledger.release(spec.run_hash, owner_of(spec), "interrupted")]  # fmt: skip
 
 
-def _outcome(ray, ref, spec) -> CellOutcome:
+def _outcomes(ray, ref, unit: tuple) -> list[CellOutcome]:
     try:
-        return ray.get(ref)
+        got = ray.get(ref)
+        return got if isinstance(got, list) else [got]
     except Exception as err:  # noqa: BLE001 -- retries exhausted: the ledger already says failed
-        return CellOutcome(spec.run_hash, "failed", {"error": str(err)[:200]}, 0.0)
+        return [CellOutcome(spec.run_hash, "failed", {"error": str(err)[:200]}, 0.0) for spec in unit]

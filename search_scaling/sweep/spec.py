@@ -15,6 +15,8 @@
     checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
     tune: {...}                     # hyperparameter search (`search-scaling tune`), see tune_spec
     tuned: {...}                    # its result: best values per model (size), applied to the cells
+    pack: auto                      # off (default) | auto | N: same-shape cells train as one stacked
+                                    # model (search_scaling.sweep.packs); pack_memory_gb caps one pack
 
 Every problem is reported at once, each with the file, the field path and what is allowed, before
 anything expensive starts. Types are strict: integers are integers (``steps: 40.7`` is an error, not
@@ -39,7 +41,8 @@ from search_scaling.training.evalsets import canonical as canonical_evals
 from search_scaling.training.spec import RunSpec, field_problem
 
 TOP_LEVEL = ("name", "description", "tasks", "models", "seeds", "grid", "zip", "training", "budget",
-             "resources", "max_concurrent", "retries", "checkpoint_every_s", "tune", "tuned")  # fmt: skip
+             "resources", "max_concurrent", "retries", "checkpoint_every_s", "tune", "tuned",
+             "pack", "pack_memory_gb")  # fmt: skip
 BUDGETS = ("steps", "tokens", "tokens_per_param", "flops")
 INT_BUDGETS = ("steps", "tokens")
 AXIS_FIELDS = ("task", "size", "task_options", "model", "seed")  # set by tasks / models / seeds
@@ -74,10 +77,20 @@ class SweepSpec:
     tune: TuneSpec | None = None
     tuned: Tuned = field(default_factory=Tuned)
     origins: dict = field(default_factory=dict)  # run hash -> {field: "tuned" | "extrapolated"}
+    pack: str | int = "off"  # off | auto | runs per pack
+    pack_memory_gb: float | None = None
 
     @property
     def run_hashes(self) -> list[str]:
         return [c.run_hash for c in self.cells]
+
+    def packs(self, cells=None) -> list[tuple[RunSpec, ...]]:
+        """``cells`` (default: all) grouped into the packs they train in (one each with pack: off)."""
+        from search_scaling.sweep import packs
+
+        budget = packs.memory_budget(self.pack_memory_gb, self.max_concurrent, self.resources.gpus)
+        cells = self.cells if cells is None else cells
+        return packs.plan_packs(cells, self.pack, budget, self.resources.gpus)
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -146,6 +159,7 @@ def parse_sweep(raw, path: str = "<sweep>", lookup=None) -> SweepSpec:
         problems.append(f"checkpoint_every_s: a finite number of seconds >= 0, got {every!r}")
     tune = parse_tune(raw.get("tune"), problems)
     tuned = parse_tuned(raw.get("tuned"), problems)
+    pack, pack_memory_gb = _pack(raw, problems)
     # Expand what is valid even when something else is not, so cell-level problems (a model option
     # a size cannot take, ...) are reported in the same pass as the rest.
     origins: dict = {}
@@ -154,8 +168,12 @@ def parse_sweep(raw, path: str = "<sweep>", lookup=None) -> SweepSpec:
         problems.append("the sweep has no cells")
     if problems:
         raise SpecError(path, problems)
-    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, description, float(every),
-                     tune, tuned, origins)  # fmt: skip
+    sweep = SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, description, float(every),
+                      tune, tuned, origins, pack, pack_memory_gb)  # fmt: skip
+    problems += _pack_memory_problems(sweep)
+    if problems:
+        raise SpecError(path, problems)
+    return sweep
 
 
 # -- pieces: each appends its problems and returns only what is valid ---------------------------------
@@ -351,6 +369,27 @@ def _resources(resources, problems: list[str]) -> Resources:
     if not _finite(gpus) or gpus < 0 or (gpus > 1 and gpus != int(gpus)):
         problems.append(f"resources.gpus: 0, a fraction in (0, 1] or a whole number, got {gpus!r}")
     return Resources(float(cpus), float(gpus)) if len(problems) == said else Resources()
+
+
+def _pack(raw: dict, problems: list[str]) -> tuple[str | int, float | None]:
+    from search_scaling.sweep.packs import pack_setting_problem
+
+    pack, memory = raw.get("pack", "off"), raw.get("pack_memory_gb")
+    problem = pack_setting_problem(pack)
+    if problem:
+        problems.append(problem)
+    if memory is not None and (not _finite(memory) or memory <= 0):
+        problems.append(f"pack_memory_gb: a positive number of GiB one pack may use, got {memory!r}")
+        memory = None
+    return ("off" if problem else pack), memory
+
+
+def _pack_memory_problems(sweep: SweepSpec) -> list[str]:
+    """A pack that cannot fit in memory, found before any work (`sweep.packs`)."""
+    from search_scaling.sweep import packs
+
+    budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, sweep.resources.gpus)
+    return packs.memory_problems(sweep.cells, sweep.pack, budget, sweep.resources.gpus)
 
 
 def _positive_int(raw: dict, key: str, default: int, problems: list[str], minimum: int = 1) -> int:

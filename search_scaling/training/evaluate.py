@@ -45,13 +45,18 @@ def evaluate(model: Transformer, task: Task, batch: TaskBatch, precision: str = 
             for key, value in _decoded(model, task, batch, idx, device).items():
                 per_example.setdefault(key, []).append(value)
     model.train(was_training)
+    return summarise(task, len(batch), sums, per_example)
+
+
+def summarise(task: Task, n: int, sums: dict[str, float], per_example: dict[str, list[np.ndarray]]):
+    """The metrics of ``n`` examples from the chunks' teacher-forced sums and decoded scores."""
     n_answer = max(sums.pop("n_answer"), 1.0)
     out = {
         "loss": sums.pop("nll") / n_answer,
         "next_token_acc": sums.pop("hits") / n_answer,
-        "answer_logprob": sums.pop("logprob_mean") / len(batch),
-        "answer_prob": sums.pop("prob") / len(batch),
-        "answer_len": n_answer / len(batch),
+        "answer_logprob": sums.pop("logprob_mean") / n,
+        "answer_prob": sums.pop("prob") / n,
+        "answer_len": n_answer / n,
     }
     for name in task.token_groups:
         if sums.get(f"n_{name}", 0.0) > 0:

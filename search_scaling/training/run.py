@@ -141,7 +141,7 @@ class RunTracker(L.Callback):
 
     # -- pieces ------------------------------------------------------------------------------------
     def _evaluate(self, trainer, pl_module, step: int) -> None:
-        metrics = evaluate(pl_module.model, self.spec.task_obj, self.held_out, self.precision)
+        metrics = self._measure(pl_module)
         if self.state["loss_n"]:
             self._rows(step, "train", {"loss": self.state["loss_sum"] / self.state["loss_n"],
                                        "lr": trainer.optimizers[0].param_groups[0]["lr"]})  # fmt: skip
@@ -158,6 +158,10 @@ class RunTracker(L.Callback):
         elif self.verbose:
             print(f"  step {step:6d}  tokens {self.state['tokens']:>11,}  loss {metrics['loss']:.4f}  "
                   f"exact {metrics.get('exact', float('nan')):.3f}  ({self._elapsed():.0f}s)")  # fmt: skip
+
+    def _measure(self, pl_module) -> dict[str, float]:
+        """The held-out metrics now (a packed run's tracker takes them from the pack's evaluation)."""
+        return evaluate(pl_module.model, self.spec.task_obj, self.held_out, self.precision)
 
     def _keep(self, pl_module, step: int) -> None:
         data = weights.payload(self.spec, step, pl_module.model)

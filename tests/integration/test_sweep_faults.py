@@ -1,6 +1,6 @@
 """Sweeps under faults on real Ray: a SIGKILLed trial worker, a SIGKILLed driver, a diverging cell,
 a cell failing in its worker, Ctrl-C, and a two-node local cluster receiving the sweep through
-`ray job submit`."""
+`ray job submit`. The first three run packed (`pack`), the last two one cell per task."""
 
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ CLI = [sys.executable, "-m", "search_scaling.cli"]
 KEY = ["run_hash", "step", "split", "metric"]
 
 
-def spec(name: str, seeds, steps: int, concurrent: int = 2) -> dict:
+def spec(name: str, seeds, steps: int, concurrent: int = 2, pack="off") -> dict:
     return {"name": name, "tasks": [{"task": "maze", "sizes": [3]}], "models": ["L1-D8"],
             "seeds": list(seeds), "training": {"eval_points": 30, "eval_examples": 16},
             "budget": {"steps": steps}, "max_concurrent": concurrent, "retries": 3,
-            "checkpoint_every_s": 0}  # fmt: skip
+            "checkpoint_every_s": 0, "pack": pack}  # fmt: skip
 
 
 def start_sweep(tmp_path, body: dict, env=None, store="store") -> tuple[subprocess.Popen, Path]:
@@ -75,21 +75,22 @@ def curves_complete(store: Path, body: dict) -> pd.DataFrame:
 
 
 def test_a_sigkilled_trial_is_retried_and_its_curves_end_complete(tmp_path):
-    body = spec("killtrial", [0], steps=600, concurrent=1)
+    body = spec("killtrial", [0, 1], steps=600, concurrent=1, pack="auto")  # one pack of two
     proc, store = start_sweep(tmp_path, body)
-    wait_for(lambda: parts(store) >= 4, 300, "the trial to flush a few parts")
-    worker = subprocess.run(["pgrep", "-f", "ray::run_cell"], capture_output=True, text=True).stdout.split()
-    assert worker, "no Ray worker running the cell"
+    wait_for(lambda: parts(store) >= 4 or proc.poll() is not None, 300, "the trial to flush a few parts")
+    assert proc.poll() is None, proc.communicate()[0]  # the sweep has not ended (Ray failed to start?)
+    worker = subprocess.run(["pgrep", "-f", "ray::run_pack"], capture_output=True, text=True).stdout.split()
+    assert worker, "no Ray worker running the pack"
     os.kill(int(worker[0]), signal.SIGKILL)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     curves_complete(store, body)
-    (row,) = Ledger(f"sqlite:///{store / 'ledger.db'}").statuses(parse_sweep(body).run_hashes).values()
-    assert row == "done"
+    statuses = Ledger(f"sqlite:///{store / 'ledger.db'}").statuses(parse_sweep(body).run_hashes)
+    assert list(statuses.values()) == ["done", "done"]
 
 
 def test_a_sigkilled_driver_restarted_runs_only_the_remaining_cells(tmp_path):
-    body = spec("killdriver", range(4), steps=150, concurrent=1)
+    body = spec("killdriver", range(4), steps=150, concurrent=1, pack=2)  # two packs of two
     fast_stale = {"SEARCH_SCALING_STALE_AFTER_S": "12"}  # the orphaned cell is retaken after 12 s, not 60
     proc, store = start_sweep(tmp_path, body, env=fast_stale)
     ledger_url = f"sqlite:///{store / 'ledger.db'}"
@@ -116,8 +117,8 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     failure); a cell failing after its claim and before training (the issue's `name: .hidden`
     case) ends ``failed`` with its error in the ledger, the runs row and `status`, after its
     retries; the cells that transfer from it (init_from) wait for it, then fail with the reason; the
-    others complete, and the sweep exits 1 naming the failed cells."""
-    body = {**spec("faults", range(3), steps=60), "retries": 1}
+    others complete, and the sweep exits 1 naming the failed cells. The three cells train as one pack."""
+    body = {**spec("faults", range(3), steps=60, pack="auto"), "retries": 1}
     body["tasks"].append({"task": "maze", "sizes": [3], "init_from": {"task": "maze", "seed": 2}})
     hashes = parse_sweep(body).run_hashes[:3]
     dependants = parse_sweep(body).run_hashes[3:]
@@ -126,6 +127,7 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     proc, store = start_sweep(tmp_path, body, env=faults)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, out
+    assert "6 cell(s) to run in 4 pack(s)" in out  # one pack of three; transfers train alone
     error = f"RuntimeError: run {broken}: fault injected at 'setup'"
     assert f"failed {broken}: {error}" in out and "'running'" not in out
     ledger = Ledger(f"sqlite:///{store / 'ledger.db'}")

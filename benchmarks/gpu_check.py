@@ -1,0 +1,247 @@
+"""GPU check for packed training (issue 18): one command, at most ~8 minutes on one GPU, one JSON.
+
+    python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check.json] [--budget-s 420]
+    python benchmarks/gpu_check.py --device cpu --dry-run   # every code path on CPU, tiny, no figures
+
+Measured in bf16 autocast with fp32 weights (Lightning's ``bf16-mixed``, what a sweep uses on GPU):
+  1. the peak: the device's dense bf16 peak from `PEAK_BF16` (by device name) and a measured bf16
+     matmul peak; MFU is reported against both;
+  2. training: real (non-padding) tokens/s and MFU for L2-D32, L4-D128 and L6-D256 at pack sizes
+     1, 16 and 64, eager and with forward + backward captured in a CUDA graph
+     (`torch.cuda.make_graphed_callables`; clipping and the optimiser stay eager);
+  3. sharing: four one-run processes training at once on the GPU (what fractional Ray GPUs give)
+     against one process training a pack of four, in aggregate tokens/s.
+A step is the pack's training step (`PackModule`: forward, summed loss, backward, per-member
+clipping, `PackedAdamW`); batches are padded to the context length so that a graph sees fixed
+shapes (eager too, for a like-for-like comparison). A measurement that would overrun the time budget
+is skipped and says so. Without CUDA it refuses to run (``--device cpu`` exercises the code only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from search_scaling.models import Transformer
+from search_scaling.training import RunSpec
+from search_scaling.training.module import masked_loss
+from search_scaling.training.pack import PackBatches, PackModule
+from search_scaling.training.run import plan_run
+
+# Dense (no sparsity) bf16 tensor-core peaks, FLOP/s, from the vendors' data sheets.
+PEAK_BF16 = {"H200": 989e12, "H100 SXM": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 756e12,
+             "GH200": 989e12, "B200": 2250e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12,
+             "RTX 4090": 165e12}  # fmt: skip
+MODELS, PACKS, SHARED = ("L2-D32", "L4-D128", "L6-D256"), (1, 16, 64), 4
+DISTINCT_BATCHES = 8  # generating mazes for 64 members x every step would dominate the check's time
+
+
+def peak_from_table(name: str) -> float | None:
+    """The longest table key found in the device name (so "H100 SXM" wins over "H100")."""
+    hits = [key for key in PEAK_BF16 if key.lower() in name.lower()]
+    return PEAK_BF16[max(hits, key=len)] if hits else None
+
+
+def measured_peak(device: torch.device, n: int = 8192, reps: int = 20) -> float:
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    a @ b
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
+
+
+class Bench:
+    """One pack of ``k`` runs of ``model`` on ``device``, its fixed-shape batches made in advance."""
+
+    def __init__(self, model: str, k: int, device: torch.device, size: int, steps: int):
+        self.specs = [RunSpec(task="maze", size=size, model=model, seed=s, steps=steps, eval_examples=8,
+                              precision="bf16-mixed") for s in range(k)]  # fmt: skip
+        held_out, total, scale = plan_run(self.specs[0])
+        self.flops_per_token, self.device = scale["flops_per_token"], device
+        members = []
+        for spec in self.specs:
+            L.seed_everything(spec.derived_seed("init") % 2**32, verbose=False)
+            members.append(Transformer(spec.model_config))
+        self.module = PackModule(self.specs, total, members).to(device)
+        self.optimizer = self.module.configure_optimizers()
+        data, width = PackBatches(self.specs, total, self.module.active), self.specs[0].model_config.n_ctx
+        batches = [data.batch(s) for s in range(min(total, DISTINCT_BATCHES))]  # then cycled
+        n_tokens = [int(b.pop("n_tokens").sum()) for b in batches]  # counted here: no sync a step
+        self.n_tokens = [n_tokens[s % len(batches)] for s in range(total)]
+        moved = [_pad({key: v.to(device) for key, v in b.items()}, width) for b in batches]
+        self.batches = [moved[s % len(moved)] for s in range(total)]
+
+    def loss_fn(self):
+        module = self.module
+
+        class Loss(torch.nn.Module):  # the part a CUDA graph captures: forward and (its) backward
+            def __init__(self):
+                super().__init__()
+                self.packed = module.packed
+
+            def forward(self, tokens, mask):
+                logits = self.packed(tokens[:, :, :-1])
+                return torch.vmap(masked_loss)(logits, tokens, mask).sum()
+
+        return Loss()
+
+    def run(self, graphed: bool, warmup: int = 3) -> dict:
+        loss_fn = self.loss_fn()
+        if graphed:
+            first = self.batches[0]
+            with autocast(self.device):
+                loss_fn = torch.cuda.make_graphed_callables(loss_fn, (first["tokens"], first["mask"]))
+        tokens = 0
+        for step, batch in enumerate(self.batches):
+            if step == warmup:
+                sync(self.device)
+                start = time.perf_counter()
+            with autocast(self.device):
+                loss = loss_fn(batch["tokens"], batch["mask"])
+            self.optimizer.zero_grad(set_to_none=False)  # graphs need the gradient buffers kept
+            loss.backward()
+            self.module.configure_gradient_clipping(self.optimizer)
+            self.optimizer.step()
+            if step >= warmup:
+                tokens += self.n_tokens[step]
+        sync(self.device)
+        seconds = time.perf_counter() - start
+        return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
+                "flops_per_s": tokens * self.flops_per_token / seconds}  # fmt: skip
+
+
+def _pad(batch: dict, width: int) -> dict:
+    pad = width - batch["tokens"].shape[-1]
+    if pad > 0:
+        batch["tokens"] = torch.nn.functional.pad(batch["tokens"], (0, pad))
+        batch["mask"] = torch.nn.functional.pad(batch["mask"], (0, pad))
+    return batch
+
+
+def training(args, device: torch.device, peaks: dict, deadline: float) -> list[dict]:
+    rows = []
+    for model in args.models:
+        for k in args.packs:
+            rows += _both_ways(model, k, args, device, peaks, deadline)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return rows
+
+
+def _both_ways(model: str, k: int, args, device, peaks: dict, deadline: float) -> list[dict]:
+    """Eager, then with a CUDA graph, on one pack (its batches are made once)."""
+    rows, bench = [], None
+    for graphed in (False, True):
+        row = {"model": model, "pack": k, "cuda_graph": graphed}
+        if graphed and device.type != "cuda":
+            rows.append({**row, "skipped": "CUDA graphs need CUDA"})
+            continue
+        if time.perf_counter() > deadline:
+            rows.append({**row, "skipped": "time budget spent"})
+            continue
+        try:
+            bench = bench or Bench(model, k, device, args.size, args.steps)
+            got = bench.run(graphed)
+        except Exception as err:  # noqa: BLE001 -- recorded, the check goes on (e.g. out of memory)
+            rows.append({**row, "error": f"{type(err).__name__}: {str(err)[:300]}"})
+            continue
+        mfu = {f"mfu_{name}": got["flops_per_s"] / peak for name, peak in peaks.items() if peak}
+        rows.append({**row, **got, **mfu})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def sharing(args, device: torch.device) -> dict:
+    """``SHARED`` one-run processes at once vs one process with a pack of ``SHARED``: aggregate
+    tokens/s over the window from the first start to the last end (processes start together)."""
+    model = args.models[0]
+    alone = _processes([1] * args.shared, model, args, device)
+    packed = _processes([args.shared], model, args, device)
+    return {"model": model, "processes": args.shared, "separate_tokens_per_s": alone,
+            "pack_tokens_per_s": packed, "pack_over_separate": packed / alone}  # fmt: skip
+
+
+def _processes(members: list[int], model: str, args, device: torch.device) -> float:
+    cmd = [sys.executable, __file__, "--worker", model, "--device", str(device), "--steps", str(args.steps),
+           "--size", str(args.size)]  # fmt: skip
+    procs = [subprocess.Popen([*cmd, "--members", str(k)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for k in members]  # fmt: skip
+    for proc in procs:  # each has built its model and batches
+        assert proc.stdout.readline().strip() == "ready", "a worker failed to start"
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
+    window = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return sum(r["tokens"] for r in results) / window
+
+
+def worker(args) -> None:
+    device = torch.device(args.device)
+    bench = Bench(args.worker, args.members, device, args.size, args.steps)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.time()
+    got = bench.run(graphed=False)
+    print(json.dumps({"tokens": got["tokens"], "start": start, "end": time.time()}), flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_check.json"))
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--dry-run", action="store_true", help="tiny sizes, to exercise the code (no figures)")
+    p.add_argument("--budget-s", type=float, default=420.0, help="stop starting measurements after this")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--size", type=int, default=5, help="maze size (sets the context length)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--members", type=int, default=1, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        worker(args)
+        return 0
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("gpu_check: CUDA is not available on this machine; nothing measured. Run it on a GPU "
+              "(or --device cpu --dry-run to exercise the code).", file=sys.stderr)  # fmt: skip
+        return 2
+    args.models, args.packs, args.shared = list(MODELS), list(PACKS), SHARED
+    if args.dry_run:
+        args.models, args.packs, args.shared, args.steps, args.size = ["L1-D8"], [1, 2], 2, 5, 3
+    deadline = time.perf_counter() + args.budget_s
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    peaks = {"table": peak_from_table(name), "measured": measured_peak(device, 256 if args.dry_run else 8192)}
+    report = {"device": name, "torch": torch.__version__, "peak_bf16_flops": peaks, "dry_run": args.dry_run,
+              "steps": args.steps, "maze_size": args.size}  # fmt: skip
+    report["training"] = training(args, device, peaks, deadline)
+    report["sharing"] = sharing(args, device) if time.perf_counter() < deadline else {"skipped": "budget"}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
