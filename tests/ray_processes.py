@@ -48,6 +48,12 @@ def kill_cluster(port: int) -> None:
             continue
         if any(m in text for m in marks):
             kill_tree(int(cmdline.parent.name))
+    # `ray start` named this cluster the machine's current one; a later `ray.init()` would try to
+    # join the dead address instead of starting its own (what `ray stop` cleans up too).
+    current = Path("/tmp/ray/ray_current_cluster")
+    with contextlib.suppress(OSError):
+        if current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 def _kill(pid: int) -> None:
