@@ -12,6 +12,9 @@ import pytest
 from tests.postgres import HOW_TO_ENABLE, PostgresServer
 
 _names = itertools.count()
+# Every Ray a test starts is its own local one: a plain `ray.init()` would join a cluster that `ray start`
+# left registered on this machine (another test's, running in parallel, or a user's).
+os.environ.setdefault("RAY_ADDRESS", "local")
 
 
 @pytest.fixture(scope="session")

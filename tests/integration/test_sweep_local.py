@@ -68,4 +68,6 @@ def _check_transfer(runs: pd.DataFrame, curves: pd.DataFrame) -> None:
         assert specs[source]["seed"] == specs[run_hash]["seed"]
         by_hash = runs.set_index("run_hash")
         assert by_hash.loc[run_hash, "started_at"] >= by_hash.loc[source, "finished_at"]
-        assert loss.loc[(run_hash, 0), "value"] == loss.loc[(source, specs[source]["steps"]), "value"]
+        # the source trained in a pack (one batched evaluation of its members): equal within fp32
+        final = loss.loc[(source, specs[source]["steps"]), "value"]
+        assert loss.loc[(run_hash, 0), "value"] == pytest.approx(final, rel=1e-5)
