@@ -26,6 +26,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from training_overhead import matmul_peak  # this folder (scripts run from it): one peak measurement
 
 from search_scaling.models import Transformer
 from search_scaling.training import RunSpec
@@ -37,15 +38,6 @@ from search_scaling.training.pack_eval import evaluate_pack
 from search_scaling.training.run import plan_run
 
 WARMUP = 3
-
-
-def matmul_peak(n: int = 1024, reps: int = 20) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
 def members(specs: list[RunSpec]) -> list[Transformer]:

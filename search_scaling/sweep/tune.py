@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightning as L
+
 from search_scaling.store import Stores
 from search_scaling.store.ledger import FINISHED
 from search_scaling.sweep.spec import SweepSpec
@@ -193,13 +195,7 @@ def stored_evals(stores: Stores, spec: RunSpec) -> dict[int, dict]:
     return {int(step): dict(zip(g["metric"], g["value"])) for step, g in curves.groupby("step")}
 
 
-def _reporter_base():
-    import lightning as L
-
-    return L.Callback
-
-
-class TuneReporter(_reporter_base()):
+class TuneReporter(L.Callback):
     """Reports each held-out evaluation of a run to Tune, after flushing the curve up to it (so a
     trial the scheduler stops keeps its curve); a stop ends the run ``pruned``."""
 
