@@ -25,6 +25,7 @@ from functools import cached_property
 from pathlib import Path
 
 from search_scaling.store.locations import redact
+from search_scaling.store.mlflow_seed import seed_database
 
 # mlflow is imported where it is used: importing it costs seconds, and every process that touches
 # the stores (CLI commands, Ray workers, Tune trials) imports this module whether it mirrors or not.
@@ -84,6 +85,7 @@ class Mirror:
                 os.environ.setdefault(name, value)
         if self._db_file is not None:  # the schema migrations run here, where `Stores` serialises them
             try:
+                seed_database(self._db_file, self.artifact_root)  # a new file: no migrations to run
                 self.client  # noqa: B018
                 self._db_identity = _identity(self._db_file)
             except Exception as err:  # noqa: BLE001 -- raised by the first call, inside SafeMirror
