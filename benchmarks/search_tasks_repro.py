@@ -64,14 +64,16 @@ def train(sweep, store: str) -> pd.DataFrame:
     print(f"sweep {sweep.name}: {dict(counts)} in {time.perf_counter() - start:.0f} s", flush=True)
     curves = stores.parquet.curves(sweep=sweep.name)
     curves = curves[curves["run_hash"].isin(sweep.run_hashes) & (curves["split"] == "eval")]
-    options = {c.run_hash: {**c.task_options, "train": c.train_options.get("distribution")} for c in sweep.cells}
-    return curves.assign(options=curves["run_hash"].map(lambda h: json.dumps(options[h], sort_keys=True)))
+    options = {c.run_hash: json.dumps({**c.task_options, "train": c.train_options.get("distribution")},
+                                      sort_keys=True) for c in sweep.cells}  # fmt: skip
+    return curves.assign(options=curves["run_hash"].map(options))
 
 
 def final(curves: pd.DataFrame) -> pd.DataFrame:
     """The last evaluation of each run: one row per run, one column per metric."""
     last = curves[curves["step"] == curves.groupby("run_hash")["step"].transform("max")]
-    return last.pivot_table(index=["run_hash", "options", "seed"], columns="metric", values="value").reset_index()
+    table = last.pivot_table(index=["run_hash", "options", "seed"], columns="metric", values="value")
+    return table.reset_index()
 
 
 # -- path-star ------------------------------------------------------------------------------------------
@@ -96,8 +98,8 @@ def path_star_report(curves: pd.DataFrame, out: Path) -> dict:
         d = json.loads(options)["degree"]
         for metric, style in (("first_acc", "-"), ("later_acc", ":")):
             series = group[group["metric"] == metric].groupby("step")["value"].mean()
-            axes[2].plot(series.index.clip(lower=1), series.values, style, color=f"C{d - 2}",
-                         label=f"d={d} {'first move' if metric == 'first_acc' else 'later moves'}")  # fmt: skip
+            label = f"d={d} {'first move' if metric == 'first_acc' else 'later moves'}"
+            axes[2].plot(_steps(series), series.values, style, color=f"C{d - 2}", label=label)
     axes[2].set_xscale("log")
     _titles(axes[2], "forward, teacher forced: Clever Hans", "training step", "accuracy")
     _save(fig, out)
@@ -107,8 +109,8 @@ def path_star_report(curves: pd.DataFrame, out: Path) -> dict:
 # -- graph search ---------------------------------------------------------------------------------------
 def graph_search_report(curves: pd.DataFrame, out: Path) -> dict:
     table = final(curves)
-    table["train"] = table["options"].map(lambda o: json.loads(o)["train"] or json.loads(o)["distribution"])
-    looks = sorted({int(m.rsplit("_", 1)[1]) for m in curves["metric"].unique() if m.startswith("first_look_")})
+    table["train"] = table["options"].map(_trained_on)
+    looks = sorted(int(m.rsplit("_", 1)[1]) for m in curves["metric"].unique() if m.startswith("first_look_"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     result = {}
     for train, group in table.groupby("train"):
@@ -124,13 +126,23 @@ def graph_search_report(curves: pd.DataFrame, out: Path) -> dict:
     _titles(axes[0], "first move right, per lookahead (balanced test set)", "lookahead L", "accuracy")
     _titles(axes[1], "whole path exact, per lookahead", "lookahead L", "accuracy")
     for (options, seed), group in curves.groupby(["options", "seed"]):
-        train = json.loads(options)["train"] or json.loads(options)["distribution"]
         series = group[group["metric"] == "first_step"].groupby("step")["value"].mean()
-        axes[2].plot(series.index.clip(lower=1), series.values, label=f"trained on {train}, seed {seed}")
+        axes[2].plot(_steps(series), series.values, label=f"trained on {_trained_on(options)}, seed {seed}")
     axes[2].set_xscale("log")
     _titles(axes[2], "first move over training (all lookaheads)", "training step", "accuracy")
     _save(fig, out)
     return {"lookaheads": looks, "by_training_distribution": result}
+
+
+def _trained_on(options: str) -> str:
+    """The training distribution of a graph-search cell (its train_options, else its own)."""
+    values = json.loads(options)
+    return values["train"] or values["distribution"]
+
+
+def _steps(series: pd.Series) -> np.ndarray:
+    """A curve's steps for a log axis (step 0 drawn at 1)."""
+    return np.maximum(series.index.to_numpy(), 1)
 
 
 def _titles(ax, title: str, xlabel: str, ylabel: str) -> None:
@@ -159,6 +171,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("RAY_ADDRESS", "local")  # never join a cluster this machine has registered
     suffix = f"_{args.tag}" if args.tag else ""
+    args.out.mkdir(parents=True, exist_ok=True)
     for part in PARTS if args.part == "all" else (args.part,):
         sweep = load(part, args.steps, args.tag)
         start = time.perf_counter()

@@ -159,30 +159,35 @@ def _chain(adj: np.ndarray, first: np.ndarray, length: np.ndarray, live: np.ndar
 
 
 def _extra_vertices(adj: np.ndarray, first: np.ndarray, n_vertices: np.ndarray, rng: np.random.Generator):
-    """Add vertices first .. n_vertices - 1 of each graph, one vertex index per lockstep step."""
-    m, n_max = adj.shape[:2]
+    """Add vertices first .. n_vertices - 1 of each graph: step i adds vertex i to every graph
+    that is adding one (a few steps per graph), working on those graphs only."""
+    n_max = adj.shape[1]
     if (first >= n_vertices).all():
         return
-    reach = closure(adj)
+    reach = np.zeros_like(adj)
+    grows = first < n_vertices
+    reach[grows] = closure(adj[grows])
     in_deg, out_deg = ALPHA + adj.sum(axis=1), ALPHA + adj.sum(axis=2)  # [m, N] each
     for i in range(int(first.min()), n_max):
-        live = (i >= first) & (i < n_vertices)
-        n_children = rng.integers(0, MAX_DEGREE + 1, size=m)
+        rows = np.nonzero((i >= first) & (i < n_vertices))[0]
+        if not len(rows):
+            continue
+        n_children = rng.integers(0, MAX_DEGREE + 1, size=len(rows))
         n_parents = rng.integers(np.where(n_children == 0, 1, 0), MAX_DEGREE + 1)
-        n_children = np.where(live, np.minimum(n_children, i), 0)
-        children = np.zeros((m, n_max), dtype=bool)
-        children[:, :i] = weighted_pick(in_deg[:, :i], n_children, rng)
-        below = children | bool_mm(children[:, None, :], reach)[:, 0]  # its descendants
-        weights = np.where(below[:, :i], 0.0, out_deg[:, :i])
-        parents = np.zeros((m, n_max), dtype=bool)
-        parents[:, :i] = weighted_pick(weights, np.where(live, n_parents, 0), rng)
-        adj[:, i, :] |= children
-        adj[:, :, i] |= parents
-        in_deg += children
-        out_deg += parents
-        above = parents | bool_mm(reach, parents[:, :, None])[:, :, 0]  # its ancestors
-        reach[:, i, :] |= below
-        reach |= above[:, :, None] & (below | (np.arange(n_max) == i)[None, :])[:, None, :]
+        children = np.zeros((len(rows), n_max), dtype=bool)
+        children[:, :i] = weighted_pick(in_deg[rows, :i], np.minimum(n_children, i), rng)
+        sub = reach[rows]  # [r, N, N]
+        below = children | bool_mm(children[:, None, :], sub)[:, 0]  # its descendants
+        parents = np.zeros_like(children)
+        parents[:, :i] = weighted_pick(np.where(below[:, :i], 0.0, out_deg[rows, :i]), n_parents, rng)
+        above = parents | bool_mm(sub, parents[:, :, None])[:, :, 0]  # its ancestors
+        adj[rows, i, :] |= children
+        adj[rows, :, i] |= parents
+        in_deg[rows] += children
+        out_deg[rows] += parents
+        sub[:, i, :] |= below
+        sub |= above[:, :, None] & (below | (np.arange(n_max) == i)[None, :])[:, None, :]
+        reach[rows] = sub
 
 
 # -- measurements --------------------------------------------------------------------------------------
