@@ -239,3 +239,20 @@ def test_bad_options_raise_one_clear_error(call, needle):
     with pytest.raises(ValueError) as err:
         call()
     assert needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "task, size, options, metric",
+    [("graph_search", 7, ["distribution=balanced", "max_lookahead=2"], "exact_look_2"),
+     ("path_star", 3, ["degree=3", "teacherless=true"], "clever_hans")],
+)  # fmt: skip
+def test_a_tiny_run_of_each_task_trains_through_the_cli(tmp_path, capsys, task, size, options, metric):
+    from search_scaling.cli import main
+
+    args = ["train", "--task", task, "--size", str(size), "--model", "L1-D8", "--steps", "3", "--eval-points",
+            "2", "--eval-examples", "16", "--no-mlflow", "--store", str(tmp_path)]  # fmt: skip
+    for option in options:
+        args += ["--option", option]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "status done: 3 steps" in out and f"  {metric}" in out and "first_step" in out
