@@ -34,10 +34,11 @@ import pandas as pd  # noqa: E402
 # task's accuracy (its `Task.primary_metric`; a test keeps the two in step).
 MAIN_MEASURE = {"maze": "wall_probe_best", "maze_target": "wall_probe_best", "parity": "iter_attn_max",
                 "binary_copy": "iter_attn_max", "polynomial": "iter_attn_max", "d3": "lens_decodable",
-                "induction": "prefix_match_max", "assoc_recall": "prefix_match_max"}  # fmt: skip
+                "induction": "prefix_match_max", "assoc_recall": "prefix_match_max",
+                "graph_search": "edge_attn_max", "path_star": "edge_attn_max"}  # fmt: skip
 ACCURACY = {"maze": "exact", "maze_target": "reached_nearest", "parity": "final",
             "binary_copy": "final", "polynomial": "final", "d3": "exact", "induction": "token_acc",
-            "assoc_recall": "exact"}  # fmt: skip
+            "assoc_recall": "exact", "graph_search": "exact", "path_star": "exact"}  # fmt: skip
 MIN_JUMP = 0.2  # accuracy must rise this much over training for a run to count as "jumping"
 MIN_RISE = 0.02  # a measure that moves less has no half-rise step
 PANEL_RUNS = 4

@@ -67,13 +67,11 @@ def held_out(spec, eval_set: str | None = None) -> tuple[Task, TaskBatch]:
 @torch.no_grad()
 def answer(model: Transformer, batch: TaskBatch, i: int) -> np.ndarray:
     """The model's greedy answer to example ``i``: the tokens it writes from its prompt on."""
-    from search_scaling.models.decode import greedy_decode
+    from search_scaling.training.evaluate import decode
 
     device = next(model.parameters()).device
     width = int(batch.length[i] - batch.prompt_len[i])
-    tokens = torch.from_numpy(batch.tokens[i : i + 1]).to(device)
-    prompt_len = torch.from_numpy(batch.prompt_len[i : i + 1]).to(device)
-    return greedy_decode(model, tokens, prompt_len, width).cpu().numpy()
+    return decode(model, batch.subset(np.array([i])), width, device)
 
 
 def inspect_example(loaded: LoadedRun, i: int = 0, eval_set: str | None = None) -> str:

@@ -5,7 +5,7 @@ every k-th, ``RunSpec.progress``) on a fixed *probe set* of `PROBE_EXAMPLES` exa
 ``eval_examples``: a spec that asks for a quick evaluation gets quick measures), drawn like the
 held-out set (same task, options and size) from its own stream, so every model and seed of a task
 is measured on the same examples. The measures of each task family, with their metric names,
-are documented in `maze` and `families`; `analysis.progress.MAIN_MEASURE` names the one the
+are documented in `maze`, `families` and `graphs`; `analysis.progress.MAIN_MEASURE` names the one the
 report sets beside accuracy.
 
 Cost: the probes and the lens take one forward pass over the probe set (fused attention); the
@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from search_scaling.measures.families import d3_measures, iteration_measures, recall_measures
+from search_scaling.measures.graphs import graph_measures
 from search_scaling.measures.maze import maze_measures
 from search_scaling.tasks import Task, TaskBatch
 
@@ -35,6 +36,8 @@ MEASURES: dict[str, Callable] = {
     "d3": lambda model, task, batch: d3_measures(model, batch),
     "induction": lambda model, task, batch: recall_measures(model, batch),
     "assoc_recall": lambda model, task, batch: recall_measures(model, batch),
+    "graph_search": lambda model, task, batch: graph_measures(model, batch),
+    "path_star": lambda model, task, batch: graph_measures(model, batch),
 }
 
 

@@ -35,3 +35,19 @@ def greedy_decode(model: Transformer, tokens: torch.Tensor, prompt_len: torch.Te
         logits = model(seq[:, pos : pos + 1], cache=cache) if use_cache else model(seq[:, : pos + 1])
     cols = prompt_len[:, None] + torch.arange(max_new, device=tokens.device)[None, :]
     return seq[rows[:, None], cols]
+
+
+@torch.no_grad()
+def parallel_decode(model: Transformer, inputs: torch.Tensor, prompt_len: torch.Tensor,
+                    max_new: int) -> torch.Tensor:  # fmt: skip
+    """Decoding a model that reads fixed inputs at its answer positions (teacherless training:
+    a dummy token), so never its own predictions: one forward pass predicts every answer token.
+    inputs int[batch, T], prompt_len int[batch] -> int[batch, max_new], as `greedy_decode`."""
+    total = int(prompt_len.max()) + max_new - 1
+    if total > model.cfg.n_ctx:
+        raise ValueError(f"decoding needs {total} positions but n_ctx={model.cfg.n_ctx}")
+    seq = torch.zeros(inputs.shape[0], total, dtype=inputs.dtype, device=inputs.device)
+    seq[:, : min(total, inputs.shape[1])] = inputs[:, :total]
+    pred = model(seq).argmax(dim=-1)  # [batch, total]: position t predicts token t + 1
+    cols = prompt_len[:, None] - 1 + torch.arange(max_new, device=inputs.device)[None, :]
+    return pred.gather(1, cols)

@@ -8,18 +8,22 @@
 | d3 | k_max | the answer at <predict> | exact |
 | induction | n | second half from its 2nd token | token accuracy |
 | assoc_recall | N | the recalled value | exact |
+| graph_search | N (most vertices) | the path tokens + <end> | exact path |
+| path_star | l (vertices on a source-leaf path) | the path tokens | exact path |
 """
 
 from __future__ import annotations
 
 from search_scaling.tasks.base import LOSS_MODES, Task, TaskBatch
 from search_scaling.tasks.d3 import D3
+from search_scaling.tasks.graphs import GraphSearch, PathStar
 from search_scaling.tasks.iteration import BinaryCopy, Parity, Polynomial
 from search_scaling.tasks.maze.task import MazeTask
 from search_scaling.tasks.recall import AssocRecall, Induction
 
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (MazeTask, BinaryCopy, Parity, Polynomial, D3, Induction, AssocRecall)
+    cls.name: cls
+    for cls in (MazeTask, BinaryCopy, Parity, Polynomial, D3, Induction, AssocRecall, GraphSearch, PathStar)
 }
 
 

@@ -16,6 +16,11 @@ Conventions every task follows:
   group. The evaluator reports teacher-forced ``<group>_loss`` / ``<group>_acc`` for each.
 - Strata (optional): ``task.stratum = (prefix, extras key)``; ``score`` adds ``exact_<prefix>_<k>``
   for each value k of ``extras[key]`` (exact accuracy within the stratum).
+- Summary metrics (optional): ``summary_metrics(metrics)`` derives metrics from the aggregated ones
+  (e.g. a difference of two token-group accuracies); the evaluator adds them last.
+- Model inputs (optional): ``TaskBatch.inputs`` is what the model reads where it differs from the
+  targets ``tokens`` (teacherless training: the answer positions read a dummy token). Such a batch is
+  decoded in parallel: the model never reads its own predictions, so one forward pass gives them all.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ SIZE_SAMPLING = ("fixed", "uniform", "k2")
 @dataclass(frozen=True)
 class TaskBatch:
     """tokens int64[n, T]; answer_mask bool[n, T] (targets in the answer); prompt_len, length,
-    size int64[n]; extras: per-example arrays a task's scorer needs (e.g. maze walls)."""
+    size int64[n]; extras: per-example arrays a task's scorer needs (e.g. maze walls); inputs
+    int64[n, T] or None: what the model reads, where it is not ``tokens`` (teacherless training)."""
 
     tokens: np.ndarray
     answer_mask: np.ndarray
@@ -39,9 +45,21 @@ class TaskBatch:
     length: np.ndarray
     size: np.ndarray
     extras: dict = field(default_factory=dict)
+    inputs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def model_inputs(self) -> np.ndarray:
+        """The tokens the model reads: ``inputs`` if the task sets them, else ``tokens``."""
+        return self.tokens if self.inputs is None else self.inputs
+
+    def subset(self, idx: np.ndarray) -> TaskBatch:
+        """The examples ``idx`` (every per-example array, extras and inputs included)."""
+        return TaskBatch(
+            self.tokens[idx], self.answer_mask[idx], self.prompt_len[idx], self.length[idx], self.size[idx],
+            {k: v[idx] for k, v in self.extras.items()}, None if self.inputs is None else self.inputs[idx],
+        )  # fmt: skip
 
     def full_mask(self) -> np.ndarray:
         """Every real token after the first, plus the answer targets (which may include padding)."""
@@ -144,6 +162,10 @@ class Task:
     def _score_extra(self, batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:
         return {}
 
+    def summary_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Metrics derived from the aggregated held-out metrics (none by default)."""
+        return {}
+
 
 def stratified(values: np.ndarray, strata: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
     """``exact_<prefix>_<k>``: the values of the examples in stratum k, NaN for the others, so a
@@ -173,6 +195,7 @@ def _merge(parts: list[TaskBatch], order: np.ndarray, pad_id: int) -> TaskBatch:
         return np.concatenate(arrays)[inverse]
 
     extras = {k: cat([p.extras[k] for p in parts]) for k in parts[0].extras}
+    inputs = None if parts[0].inputs is None else cat([p.inputs for p in parts], pad_id)
     return TaskBatch(
         cat([p.tokens for p in parts], pad_id),
         cat([p.answer_mask for p in parts], False),
@@ -180,4 +203,5 @@ def _merge(parts: list[TaskBatch], order: np.ndarray, pad_id: int) -> TaskBatch:
         cat([p.length for p in parts]),
         cat([p.size for p in parts]),
         extras,
+        inputs,
     )

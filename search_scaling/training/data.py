@@ -26,11 +26,16 @@ def eval_batch(task: Task, size: int, n: int, seed: int) -> TaskBatch:
 
 
 def to_tensors(batch: TaskBatch, mask: np.ndarray) -> dict[str, torch.Tensor]:
-    return {
+    """tokens (the targets), mask, n_tokens and, for a batch read through other inputs
+    (teacherless), ``inputs``."""
+    out = {
         "tokens": torch.from_numpy(batch.tokens),
         "mask": torch.from_numpy(mask),
         "n_tokens": torch.tensor(int(batch.length.sum())),
     }
+    if batch.inputs is not None:
+        out["inputs"] = torch.from_numpy(batch.inputs)
+    return out
 
 
 class StepBatches(IterableDataset):

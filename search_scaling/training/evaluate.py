@@ -8,6 +8,9 @@ tokens per example: the n of the metric-artefact null, exact ~ exp(-n loss)) and
 groups, ``<group>_loss`` / ``<group>_acc`` per group (mazes: ``decision_*`` and ``corridor_*``).
 Decoded metrics are the task's own (for mazes: exact, token_acc, valid, reached, first_step,
 prefix_len, prefix_frac, exact_dec_<k>); a metric is averaged over the examples it applies to.
+A batch whose model inputs differ from its targets (``TaskBatch.inputs``, teacherless training) is
+read through those inputs, and decoded in parallel (`parallel_decode`). Last come the task's
+summary metrics (`Task.summary_metrics`), derived from the others.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from search_scaling.models.decode import greedy_decode
+from search_scaling.models.decode import greedy_decode, parallel_decode
 from search_scaling.models.transformer import Transformer
 from search_scaling.tasks import Task, TaskBatch
 
@@ -66,13 +69,15 @@ def summarise(task: Task, n: int, sums: dict[str, float], per_example: dict[str,
         values = np.concatenate(values)
         if not np.isnan(values).all():  # NaN = the metric does not apply (e.g. an empty stratum)
             out[key] = float(np.nanmean(values))
+    out.update(task.summary_metrics(out))
     return out
 
 
 def _teacher_forced(model, task: Task, batch: TaskBatch, idx, device) -> dict[str, float]:
     tokens = torch.from_numpy(batch.tokens[idx]).to(device)
+    inputs = torch.from_numpy(batch.model_inputs()[idx]).to(device)
     mask = torch.from_numpy(batch.answer_mask[idx][:, 1:]).to(device)
-    logp = F.log_softmax(model(tokens[:, :-1]).float(), dim=-1)
+    logp = F.log_softmax(model(inputs[:, :-1]).float(), dim=-1)
     target = tokens[:, 1:]
     token_logp = logp.gather(-1, target[..., None]).squeeze(-1) * mask  # [n, T-1]
     hits = (logp.argmax(-1) == target) & mask
@@ -109,14 +114,19 @@ def _token_groups(batch: TaskBatch, idx: np.ndarray) -> np.ndarray:
 def _decoded(model, task: Task, batch: TaskBatch, idx, device) -> dict[str, np.ndarray]:
     sub = _subset(batch, idx)
     width = int((sub.length - sub.prompt_len).max())
-    tokens = torch.from_numpy(sub.tokens).to(device)
-    prompt_len = torch.from_numpy(sub.prompt_len).to(device)
-    completions = greedy_decode(model, tokens, prompt_len, width).cpu().numpy()
-    return task.score(sub, completions)
+    return task.score(sub, decode(model, sub, width, device, rows=1))
+
+
+def decode(model, batch: TaskBatch, width: int, device, rows: int = 1) -> np.ndarray:
+    """The model's answers to ``batch`` (``width`` tokens from each prompt on): greedy decoding, or
+    one parallel pass for a batch read through fixed inputs. ``rows`` > 1: ``model`` holds that many
+    models over copies of the batch (a pack), and the answers come back stacked [rows * n, width]."""
+    tokens = torch.from_numpy(batch.model_inputs()).to(device).repeat(rows, 1)
+    prompt_len = torch.from_numpy(batch.prompt_len).to(device).repeat(rows)
+    if batch.inputs is not None:
+        return parallel_decode(model, tokens, prompt_len, width).cpu().numpy()
+    return greedy_decode(model, tokens, prompt_len, width).cpu().numpy()
 
 
 def _subset(batch: TaskBatch, idx: np.ndarray) -> TaskBatch:
-    return TaskBatch(
-        batch.tokens[idx], batch.answer_mask[idx], batch.prompt_len[idx], batch.length[idx],
-        batch.size[idx], {k: v[idx] for k, v in batch.extras.items()},
-    )  # fmt: skip
+    return batch.subset(idx)

@@ -29,7 +29,8 @@ class SequenceModel(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         tokens = batch["tokens"]
-        return masked_loss(self.model(tokens[:, :-1]), tokens, batch["mask"])
+        inputs = batch.get("inputs", tokens)  # teacherless: the answer positions read a dummy token
+        return masked_loss(self.model(inputs[:, :-1]), tokens, batch["mask"])
 
     def configure_optimizers(self):
         spec = self.spec

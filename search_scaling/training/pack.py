@@ -184,7 +184,8 @@ class PackModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         tokens = batch["tokens"]  # [K, B, T]
-        logits = self.packed(tokens[:, :, :-1])  # [K, B, T-1, V]
+        inputs = batch.get("inputs", tokens)  # teacherless: the answer positions read a dummy token
+        logits = self.packed(inputs[:, :, :-1])  # [K, B, T-1, V]
         losses = torch.vmap(masked_loss)(logits, tokens, batch["mask"])  # [K]
         self.member_losses = losses.detach()
         # Frozen members contribute nothing (their loss may be NaN; `where` passes no gradient).
@@ -216,22 +217,29 @@ class PackBatches(IterableDataset):
         live = self.active.tolist()
         parts = [self._member(spec, seed, step) if on else None
                  for spec, seed, on in zip(self.specs, self.seeds, live)]  # fmt: skip
-        width = max(t.shape[1] for t, _, _ in filter(None, parts)) if any(live) else 2
+        width = max(t.shape[1] for t, _, _, _ in filter(None, parts)) if any(live) else 2
         rows = self.specs[0].batch_size
         tokens = np.zeros((len(parts), rows, width), dtype=np.int64)
+        inputs = np.zeros((len(parts), rows, width), dtype=np.int64)
         mask = np.zeros((len(parts), rows, width), dtype=bool)
         counts = np.zeros(len(parts), dtype=np.int64)
+        read_through = False  # members share a task: all of them have their own inputs, or none
         for k, part in enumerate(parts):
             if part is not None:
-                t, m, counts[k] = part
+                t, x, m, counts[k] = part
                 tokens[k, :, : t.shape[1]], mask[k, :, : m.shape[1]] = t, m
-        return {"tokens": torch.from_numpy(tokens), "mask": torch.from_numpy(mask),
-                "n_tokens": torch.from_numpy(counts)}  # fmt: skip
+                inputs[k, :, : t.shape[1]] = t if x is None else x
+                read_through |= x is not None
+        out = {"tokens": torch.from_numpy(tokens), "mask": torch.from_numpy(mask),
+               "n_tokens": torch.from_numpy(counts)}  # fmt: skip
+        if read_through:
+            out["inputs"] = torch.from_numpy(inputs)
+        return out
 
     def _member(self, spec: RunSpec, seed: int, step: int):
         batch = train_batch(spec.train_task, spec.size, seed, step, spec.batch_size)
         mask = batch.loss_mask(spec.loss_mask, step / self.total, spec.mask_switch)
-        return batch.tokens, mask, int(batch.length.sum())
+        return batch.tokens, batch.inputs, mask, int(batch.length.sum())
 
 
 class PackData(L.LightningDataModule):

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from search_scaling.models.decode import greedy_decode
 from search_scaling.models.transformer import KVCache
 from search_scaling.tasks import Task, TaskBatch
-from search_scaling.training.evaluate import _subset, _teacher_forced, autocast_for, summarise
+from search_scaling.training.evaluate import _subset, _teacher_forced, autocast_for, decode, summarise
 from search_scaling.training.pack import PackedTransformer
 
 ROWS_PER_CALL = 1024  # members x examples per batched call: bounds the logits' memory
@@ -58,8 +57,8 @@ def evaluate_pack(packed: PackedTransformer, task: Task, batch: TaskBatch,
 
 
 def _forced(packed, task, batch, idx, device, sums: list[dict]) -> None:
-    tokens = torch.from_numpy(batch.tokens[idx]).to(device)
-    logits = packed(tokens[None, :, :-1].expand(packed.size, -1, -1))  # [K, n, T-1, V]
+    inputs = torch.from_numpy(batch.model_inputs()[idx]).to(device)
+    logits = packed(inputs[None, :, :-1].expand(packed.size, -1, -1))  # [K, n, T-1, V]
     for k, member_sums in enumerate(sums):
         # `_teacher_forced` runs "the model" on the prompt: here, member k's slice of the pack's logits.
         for key, value in _teacher_forced(lambda _, k=k: logits[k], task, batch, idx, device).items():
@@ -70,8 +69,6 @@ def _decoded(packed, task, batch, idx, device) -> list[dict[str, np.ndarray]]:
     sub = _subset(batch, idx)
     width = int((sub.length - sub.prompt_len).max())
     k = packed.size
-    tokens = torch.from_numpy(sub.tokens).to(device).repeat(k, 1)  # [K*n, T]
-    prompt_len = torch.from_numpy(sub.prompt_len).to(device).repeat(k)
-    completions = greedy_decode(FlatPack(packed), tokens, prompt_len, width).cpu().numpy()
+    completions = decode(FlatPack(packed), sub, width, device, rows=k)  # [K*n, width]
     n = len(idx)
     return [task.score(sub, completions[m * n : (m + 1) * n]) for m in range(k)]

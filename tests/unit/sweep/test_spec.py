@@ -19,6 +19,8 @@ EXPECTED_CELLS = {
     "recall.yaml": 36,
     "maze_target.yaml": 18,
     "smoke.tuned.yaml": 18,
+    "path_star.yaml": 8,
+    "graph_search.yaml": 2,
 }
 
 

@@ -6,7 +6,8 @@ import pytest
 from search_scaling.tasks import TASKS, get_task
 from search_scaling.tasks.base import answer_span
 
-ALL_TASKS = ["maze", "maze_target", "binary_copy", "parity", "polynomial", "d3", "induction", "assoc_recall"]
+ALL_TASKS = ["maze", "maze_target", "binary_copy", "parity", "polynomial", "d3", "induction", "assoc_recall",
+             "graph_search", "path_star"]  # fmt: skip
 SIZES = {
     "maze": 4,
     "maze_target": 4,
@@ -16,6 +17,8 @@ SIZES = {
     "d3": 4,
     "induction": 6,
     "assoc_recall": 5,
+    "graph_search": 9,
+    "path_star": 5,
 }
 
 

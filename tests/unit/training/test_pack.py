@@ -138,3 +138,23 @@ def test_packs_group_only_what_may_differ_per_member():
     assert pack_key(SPECS[0]) != pack_key(SPECS[0].with_(model="L2-D16"))
     with pytest.raises(ValueError, match="distinct runs of one shape"):
         train_pack([SPECS[0], SPECS[0].with_(steps=30)])
+
+
+def test_a_pack_of_teacherless_runs_feeds_each_member_its_own_inputs():
+    """Teacherless path-star: the model reads `$` at the answer positions, so a pack stacks each
+    member's inputs beside its targets (a pack of ordinary runs carries no inputs)."""
+    import numpy as np
+
+    from search_scaling.training.data import train_batch
+    from search_scaling.training.pack import PackBatches
+
+    options = {"degree": 3, "teacherless": True}
+    base = RunSpec(task="path_star", size=3, model="L1-D8", steps=2, task_options=options)
+    specs = [base, base.with_(seed=1)]
+    batch = PackBatches(specs, 2, torch.ones(2, dtype=torch.bool)).batch(1)
+    for k, spec in enumerate(specs):
+        own = train_batch(spec.train_task, 3, spec.derived_seed("data", data_only=True), 1, spec.batch_size)
+        assert np.array_equal(batch["inputs"][k].numpy(), own.inputs)
+        assert np.array_equal(batch["tokens"][k].numpy(), own.tokens) and (own.inputs != own.tokens).any()
+    plain = [s.with_(task_options={"degree": 3}) for s in specs]
+    assert "inputs" not in PackBatches(plain, 2, torch.ones(2, dtype=torch.bool)).batch(0)
