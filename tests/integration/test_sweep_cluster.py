@@ -20,7 +20,7 @@ from search_scaling.store import Ledger, Mirror
 from search_scaling.store.mirror import HASH_TAG
 from search_scaling.store.recorder import ENV_LEDGER, ENV_STORE, ENV_TRACKING
 from search_scaling.sweep.spec import parse_sweep
-from tests.integration.test_sweep_faults import curves_complete, spec
+from tests.integration.sweeps import curves_complete, spec
 from tests.postgres import free_port
 from tests.ray_processes import kill_cluster
 
