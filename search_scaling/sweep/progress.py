@@ -31,18 +31,20 @@ def make_console() -> Console:
 
 
 class SweepDisplay:
-    """``with SweepDisplay(console) as show: run_sweep(..., progress=show)``."""
+    """``with SweepDisplay(console) as show: run_sweep(..., progress=show)``. Every mode prints the
+    same lines (notes, each cell that ends); a terminal also gets a live spinner and counts table."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or make_console()
         self.live_mode = self.console.is_terminal
         self.state: SweepState | None = None
         self.live: Live | None = None
+        self.spinner = Spinner("dots", " reading the sweep and the ledger...")
         self._stage, self._outcomes, self._notes = None, 0, 0
 
     def __enter__(self):
-        if self.live_mode:
-            self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+        if self.live_mode:  # stderr stays where it is (a log file while a sweep runs: `logs.stderr_to`)
+            self.live = Live(self, console=self.console, refresh_per_second=4, redirect_stderr=False)
             self.live.__enter__()
         return self
 
@@ -53,17 +55,17 @@ class SweepDisplay:
     def __call__(self, state: SweepState) -> None:
         self.state = snapshot(state)  # `Live` redraws from its own thread: never a value in change
         for line in state.notes[self._notes :]:
-            self.console.print(line, markup=False, highlight=False)
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         self._notes = len(state.notes)
-        if self.live is not None:
-            self.live.refresh()
-            return
         if state.stage != self._stage:
             self._stage = state.stage
-            self._line(state, stage_line(state))
+            if not self.live_mode or state.stage in ("running", "nothing to run"):
+                self._line(state, stage_line(state))
         for outcome in state.outcomes[self._outcomes :]:
             self._line(state, outcome_line(state, outcome))
         self._outcomes = len(state.outcomes)
+        if self.live is not None:
+            self.live.refresh()
 
     def _line(self, state: SweepState, text: str) -> None:
         self.console.print(f"[{state.elapsed:5.0f}s] {text}", markup=False, highlight=False, soft_wrap=True)
@@ -71,11 +73,11 @@ class SweepDisplay:
     def __rich__(self):  # redrawn by `Live` 4 times a second: the elapsed time moves on its own
         state = self.state
         if state is None:
-            return Spinner("dots", " reading the sweep and the ledger...")
+            return self.spinner
         if state.stage in STARTING or state.stage.startswith(("warming", "connecting")):
             waited = time.perf_counter() - state.stage_since
-            line = f" {stage_line(state)}  ({waited:.0f}s, {state.elapsed:.0f}s in all)"
-            return Group(Spinner("dots", line), counts_table(state))
+            self.spinner.update(text=f" {stage_line(state)}  ({waited:.0f}s, {state.elapsed:.0f}s in all)")
+            return Group(self.spinner, counts_table(state))
         return counts_table(state)
 
 
@@ -91,7 +93,8 @@ def stage_line(state: SweepState) -> str:
         return f"all {state.total} cells finished before: nothing to run ({state.reused} reused)"
     if state.stage == "running":
         reused = f", {state.reused} finished before (reused)" if state.reused else ""
-        return f"running {state.to_run} cell(s), {state.sweep.max_concurrent} at a time{reused}"
+        lanes = min(state.sweep.max_concurrent, state.to_run)
+        return f"running {state.to_run} cell(s), {lanes} at a time{reused}"
     if state.stage.startswith(("starting Ray", "connecting to Ray")):
         return f"{state.stage}... ({state.to_run} of {state.total} cells to run, {state.reused} reused)"
     if state.stage == "finished":

@@ -37,7 +37,7 @@ def spec(name: str, seeds, steps: int, concurrent: int = 2, pack="off") -> dict:
 def start_sweep(tmp_path, body: dict, env=None, store="store") -> tuple[subprocess.Popen, Path]:
     path = tmp_path / f"{body['name']}.yaml"
     path.write_text(yaml.safe_dump(body))
-    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / store), "--no-mlflow"]
+    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / store), "--no-mlflow", "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)  # fmt: skip
     return proc, tmp_path / store
@@ -135,7 +135,7 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     runs = pd.read_parquet(store / "runs").set_index("run_hash")
     assert runs.loc[bad_loss, "status"] == "diverged"
     assert list(runs.loc[broken, ["status", "error"]]) == ["failed", row["error"]]
-    assert cli.main(["status", "faults", "--store", str(store), "--no-mlflow"]) == 0
+    assert cli.main(["status", "faults", "--store", str(store)]) == 0
     assert f"failed {broken}: {error}" in capsys.readouterr().err
 
 

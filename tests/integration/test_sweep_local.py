@@ -34,7 +34,7 @@ SPEC = {
 def _sweep(tmp_path, spec):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(spec))
-    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / "store")]
+    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / "store"), "--no-report"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
