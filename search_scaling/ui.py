@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,11 +56,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if missing:
         raise ValueError(f"no MLflow database at {missing}: the sweeps in this store ran with --no-mlflow; "
                          f"`search-scaling mlflow-sync --store {redact(stores.root)}` fills one")  # fmt: skip
+    _check_port(args.host, args.port)
     log = Path(tempfile.gettempdir()) / f"search-scaling-ui-{args.port}.log"
     base = f"http://{args.host}:{args.port}"
     print(f"starting the MLflow UI for {redact(stores.tracking_uri)} (server messages: {log})...", flush=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    # The server runs in its own session (a terminal's Ctrl-C reaches this process only), so every
+    # way this process ends, SIGTERM included, stops it here.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if not _wait_until_up(proc, base):
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
@@ -77,6 +83,22 @@ def cmd_ui(args: argparse.Namespace) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another server holds is one clear error, not a UI that seems up but is someone else's."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is fine
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            why = f"cannot listen on {host}:{port} ({err.strerror})"
+            raise ValueError(f"--port {port}: {why}; another MLflow UI may be running there: open it, or pick "
+                             "a free port with --port") from None
 
 
 def _wait_until_up(proc: subprocess.Popen, base: str) -> bool:

@@ -250,7 +250,7 @@ def mlflow_identity(spec, scale: dict) -> tuple[str, dict, dict, dict]:
     tags = {"task": spec.task, size_name: spec.size, "model": spec.model, "seed": spec.seed}
     metrics = {f"scale/{k}": float(scale[k]) for k in SCALE_COLUMNS if k in scale}
     budget = {"steps": spec.steps, "tokens": spec.tokens}
-    metrics |= {f"cell/{k}": float(v) for k, v in {size_name: spec.size, "seed": spec.seed, "lr": spec.lr,
+    metrics |= {f"spec/{k}": float(v) for k, v in {size_name: spec.size, "seed": spec.seed, "lr": spec.lr,
                                                     **budget}.items() if v is not None}  # fmt: skip
     return name, params, tags, metrics
 

@@ -3,9 +3,10 @@ sees of the sweep as a whole.
 
 - the experiment is a model-training one, described by the sweep's ``description``;
 - the parent run carries the spec (``spec.yaml``), params describing the grid (its axes and the
-  fields every cell shares), the git commit, and live aggregate metrics: ``cells/done``,
-  ``cells/failed``, ... and the best primary metric per task and problem size (``best exact/maze-3``),
-  logged whenever they change with the elapsed seconds as the step;
+  fields every cell shares), the git commit, and live aggregate metrics: ``sweep/done``,
+  ``sweep/failed``, ... and the best primary metric per task and problem size
+  (``sweep/best exact maze-3``), logged whenever they change with the elapsed seconds as the step
+  (one "sweep" section of charts, after the cells' "eval" curves: MLflow sorts sections by name);
 - its status is RUNNING only while the sweep runs: FINISHED, FAILED (a cell failed or the driver
   stopped on an error) or KILLED (Ctrl-C) when it ends.
 
@@ -57,7 +58,7 @@ def _order(value):
 
 
 def best_key(task: str, size: int, metric: str) -> str:
-    return f"best {metric}/{task}-{size}"
+    return f"sweep/best {metric} {task}-{size}"
 
 
 class SweepRun:
@@ -93,8 +94,8 @@ class SweepRun:
 
     def update(self, counts: Counter, best: dict) -> None:
         """Log the aggregate numbers if they changed. ``best``: (task, size, metric) -> value."""
-        values = {f"cells/{k}": counts.get(k, 0) for k in COUNTED}
-        values["cells/total"] = len(self.sweep.cells)
+        values = {f"sweep/{k}": counts.get(k, 0) for k in COUNTED}
+        values["sweep/total"] = len(self.sweep.cells)
         values |= {best_key(*key): value for key, value in best.items()}
         if values != self._last and self.run_id:
             self._last = values
