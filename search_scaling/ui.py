@@ -97,8 +97,10 @@ def _check_port(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as err:
             why = f"cannot listen on {host}:{port} ({err.strerror})"
-            raise ValueError(f"--port {port}: {why}; another MLflow UI may be running there: open it, or "
-                             "pick a free port with --port") from None
+            raise ValueError(
+                f"--port {port}: {why}; another MLflow UI may be running there: open it, or "
+                "pick a free port with --port"
+            ) from None
 
 
 def _wait_until_up(proc: subprocess.Popen, base: str) -> bool:
