@@ -43,6 +43,14 @@ class Parser(argparse.ArgumentParser):
     """argparse that answers a misuse in one line: ``search-scaling ui: error: unrecognized
     arguments: --no-mlflow (ui takes --store, --tracking-uri, --host, --port)``."""
 
+    def parse_args(self, args=None, namespace=None):
+        known, extras = self.parse_known_args(args, namespace)
+        if extras:  # said by the command's own parser, which knows the flags it takes
+            subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+            command = subs[0].choices.get(getattr(known, "command", None)) if subs else None
+            (command or self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return known
+
     def error(self, message: str):
         if message.startswith("unrecognized arguments"):
             flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
@@ -62,7 +70,8 @@ class Version(argparse.Action):
         from search_scaling.version import code_version, git_commit
 
         commit = git_commit()
-        parser.exit(0, f"search-scaling {code_version()}" + (f" (commit {commit})" if commit else "") + "\n")
+        print(f"search-scaling {code_version()}" + (f" (commit {commit})" if commit else ""))
+        parser.exit(0)
 
 
 def _add(sub, name: str, help_: str, description: str | None = None) -> Parser:
@@ -114,7 +123,7 @@ def _train(sub) -> None:
     budget.add_argument("--tokens", type=int, help="training budget in real (non-padding) tokens")
     p.add_argument("--seed", type=int, help="run seed (default: 0)")
     p.add_argument("--batch-size", type=int, metavar="N", help="examples per step (default: 64)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 3e-3)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.003)")
     p.add_argument(
         "--loss-mask", choices=LOSS_MODES, help="which tokens the loss covers (default: answer_only)"
     )

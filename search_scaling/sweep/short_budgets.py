@@ -19,8 +19,7 @@ def short_budget_warnings(cells_and_steps: list[tuple]) -> list[str]:
             groups[(cell.model, "warmup", cell.warmup)].append((cell, steps))
     lines = []
     for (model, reason, value), members in groups.items():
-        steps = sorted({s for _, s in members})
-        span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+        span = _span(sorted({s for _, s in members}))
         sizes = sorted({c.size for c, _ in members})
         where = f"{members[0][0].task_obj.size_name} {_span(sizes)}, {len(members)} cell(s)"
         if reason == "eval_points":
@@ -28,8 +27,8 @@ def short_budget_warnings(cells_and_steps: list[tuple]) -> list[str]:
                    f"fewer points than asked")  # fmt: skip
         else:
             why = f"warm-up {value:g} x steps is under one step: training starts at the peak learning rate"
-        lines.append(f"warning: {model} trains only {span} steps ({where}), {why}; raise the budget or "
-                     f"lower {'eval_points' if reason == 'eval_points' else 'warmup'}")  # fmt: skip
+        fix = "lower eval_points" if reason == "eval_points" else "raise warmup"
+        lines.append(f"warning: {model} trains only {span} steps ({where}), {why}; raise the budget or {fix}")
     return lines
 
 
