@@ -57,13 +57,13 @@ class SweepDisplay:
         for line in state.notes[self._notes :]:
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         self._notes = len(state.notes)
+        for outcome in state.outcomes[self._outcomes :]:  # what ended, then the stage it led to
+            self._line(state, outcome_line(state, outcome))
+        self._outcomes = len(state.outcomes)
         if state.stage != self._stage:
             self._stage = state.stage
             if not self.live_mode or state.stage in ("running", "nothing to run"):
                 self._line(state, stage_line(state))
-        for outcome in state.outcomes[self._outcomes :]:
-            self._line(state, outcome_line(state, outcome))
-        self._outcomes = len(state.outcomes)
         if self.live is not None:
             self.live.refresh()
 
