@@ -195,10 +195,11 @@ class Mirror:
 
     # -- the sweep's parent run, kept by the driver (`search_scaling.store.sweep_run`) ---------------
     def start_sweep(self, sweep_id: str, description: str, params: dict[str, str], tags: dict[str, str],
-                    artifacts: dict[str, str]) -> tuple[str, str]:  # fmt: skip
+                    artifacts: dict[str, str]) -> tuple[str, str, int]:  # fmt: skip
         """Create (or reopen) the sweep's parent run as RUNNING with its params, tags and text
-        artifacts; returns (experiment id, run id). Params are write-once in MLflow: a value that
-        changed since the first run of this sweep (a grown grid) goes to a ``grid.<name>`` tag."""
+        artifacts; returns (experiment id, run id, the run's start time in ms). Params are
+        write-once in MLflow: a value that changed since the first run of this sweep (a grown grid)
+        goes to a ``grid.<name>`` tag."""
         exp = self.experiment(sweep_id, description)
         run_id = self.parent_run(sweep_id, running=True)
         run = self._call("get_run", run_id)
@@ -214,7 +215,7 @@ class Mirror:
             self._call(self._log, run_id, params=fresh[lo : lo + 100], tags=tags_[lo : lo + 100])
         for name, text in artifacts.items():
             self._call("log_text", run_id, text, name)
-        return exp, run_id
+        return exp, run_id, run.info.start_time
 
     def log_numbers(self, run_id: str, values: dict[str, float], step: int) -> None:
         """Metrics at one step (the sweep's aggregate numbers as it goes)."""

@@ -89,8 +89,9 @@ class SweepRun:
         with first_use_lock(self.stores.tracking_uri):  # two drivers at once: one parent run
             got = self._call("start_sweep", self.sweep.name, self.sweep.description or None,
                              grid_params(self.sweep), tags, artifacts)  # fmt: skip
-        if got is not None:
-            self.experiment_id, self.run_id = got
+        if got is not None:  # steps count seconds from the parent's first start: a rerun goes on
+            self.experiment_id, self.run_id, start_ms = got
+            self.started = start_ms / 1000
 
     def update(self, counts: Counter, best: dict) -> None:
         """Log the aggregate numbers if they changed. ``best``: (task, size, metric) -> value."""

@@ -51,7 +51,7 @@ class FakeMirror:
             if method == self.fail_at:
                 raise RuntimeError("MLflow is down")
             self.calls.append((method, args))
-            return ("1", "run1") if method == "start_sweep" else None
+            return ("1", "run1", 1_000) if method == "start_sweep" else None
 
         return call
 
@@ -78,6 +78,8 @@ def test_the_parent_run_gets_the_spec_grid_and_numbers_when_they_change_then_its
     logged = [args[1] for method, args in mirror.calls if method == "log_numbers"]
     assert len(logged) == 2 and logged[1]["sweep/done"] == 2 and logged[1]["sweep/best exact maze-3"] == 0.5
     assert logged[0]["sweep/total"] == 4 and logged[0]["sweep/pending"] == 3
+    steps = [args[2] for method, args in mirror.calls if method == "log_numbers"]
+    assert steps[0] > 1e9  # seconds since the parent run first started (1 s after the epoch here)
     run.end("FAILED")
     assert mirror.calls[-1] == ("end_sweep", ("run1", "FAILED")) and warned == []
     assert run.view_url("http://127.0.0.1:5000").startswith("http://127.0.0.1:5000/#/experiments/1/runs?")
