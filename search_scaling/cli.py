@@ -49,9 +49,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from search_scaling.sweep.session import run_session
     from search_scaling.sweep.spec import load_sweep
 
-    sweep, stores = load_sweep(args.spec), _stores(args)
-    print(f"search-scaling demo: sweep {sweep.name} ({len(sweep.cells)} cells) -> {stores.root}", flush=True)
-    return run_session(sweep, stores, None, report=True, n_boot=args.bootstrap)
+    _check_count("--bootstrap", args.bootstrap)
+    stores = _stores(args)
+    print(f"search-scaling demo: reading {args.spec} ...", flush=True)
+    return run_session(load_sweep(args.spec), stores, None, report=True, n_boot=args.bootstrap)
 
 
 def _parse_options(pairs: list[str], flag: str) -> dict:
