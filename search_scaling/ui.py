@@ -60,10 +60,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     log = Path(tempfile.gettempdir()) / f"search-scaling-ui-{args.port}.log"
     base = f"http://{args.host}:{args.port}"
     print(f"starting the MLflow UI for {redact(stores.tracking_uri)} (server messages: {log})...", flush=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    # The server runs in its own session (a terminal's Ctrl-C reaches this process only), so every
-    # way this process ends, SIGTERM included, stops it here.
+    # Only its owner reads the server's log: MLflow's own errors may quote the backend URI.
+    with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        os.chmod(log, 0o600)  # a log left by an earlier run keeps its mode otherwise
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    # A terminal's Ctrl-C reaches the server too (same process group); `kill` of this process
+    # (SIGTERM) stops the server here.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if not _wait_until_up(proc, base):
