@@ -247,7 +247,8 @@ def build_parser() -> Parser:
                     "find phase transitions. `search-scaling COMMAND --help` for a command's "
                     "flags.")  # fmt: skip
     parser.add_argument("--version", action=Version, help="print the version and git commit, then exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser,
+                                help="what to do (each takes --help)")  # fmt: skip
     for add in (_maze, _train, _sweeps, _tables, _stores_and_views):
         add(sub)
     return parser
