@@ -10,14 +10,23 @@ import contextlib
 import datetime as dt
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 
 def log_path(store_root: str, sweep: str) -> Path:
-    """``<store>/logs/<sweep>-<time>.log`` for a local store; ``./logs/...`` for a remote one."""
-    base = Path(store_root) if "://" not in store_root else Path.cwd()
+    """``<store>/logs/<sweep>-<time>.log`` for a local store; ``./logs/...`` for a remote one, or the
+    temporary folder where that cannot be written."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return base / "logs" / f"{sweep}-{stamp}.log"
+    for base in (Path(store_root) if "://" not in store_root else Path.cwd(), Path(tempfile.gettempdir())):
+        try:
+            (base / "logs").mkdir(parents=True, exist_ok=True)
+            probe = base / "logs" / f"{sweep}-{stamp}.log"
+            probe.touch()
+            return probe
+        except OSError:
+            continue
+    raise ValueError(f"no folder to write the sweep's log into ({store_root}/logs, {tempfile.gettempdir()})")
 
 
 @contextlib.contextmanager
