@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from search_scaling.cli_parser import build_parser
-from search_scaling.sweep.session import log_report as _log_report
-from search_scaling.sweep.session import report_dir as _report_dir
+from search_scaling.sweep.session import log_report, print_failures, report_dir
 from search_scaling.ui import cmd_ui, ui_command
 
 __all__ = ["build_parser", "main", "submission", "ui_command", "SUBMIT_EXCLUDES"]
@@ -252,7 +251,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = tuning.run_tune(sweep, stores, args.address, verbose=args.verbose)
     summary = tuning.summarise(sweep, stores, trials)
     meta = json.loads(tuning.meta_path(stores, sweep.name).read_text())
-    out = args.out or _report_dir(stores.root, sweep.name + tuning.SUFFIX)
+    out = args.out or report_dir(stores.root, sweep.name + tuning.SUFFIX)
     page = write_tuning_report(summary["table"], summary["best"], summary["law"], meta, Path(out))
     if summary["best"].empty:
         print("no trial finished: no tuned spec written", file=sys.stderr)
@@ -261,7 +260,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     path = tuning.write_tuned_spec(sweep, section, args.tuned)
     print(summary["best"].drop(columns=["runs"]).to_string(index=False))
     print(f"tuned spec: {path}\nreport: {page}")
-    print(_log_report(_report_mirror(stores.root, args), sweep.name + tuning.SUFFIX, Path(out)))
+    print(log_report(_report_mirror(stores.root, args), sweep.name + tuning.SUFFIX, Path(out)))
     return 0
 
 
@@ -308,7 +307,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Where a sweep stands, from the store's runs table and the ledger."""
     from search_scaling.store.locations import redact
     from search_scaling.sweep.progress import make_console, summary_table
-    from search_scaling.sweep.session import _print_failures
 
     stores = _stores(args, create=False)
     runs = stores.parquet.runs(sweep=args.sweep)
@@ -320,7 +318,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         counts = stores.ledger.counts(runs["run_hash"].tolist())
         print("ledger: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
-        _print_failures(stores, runs["run_hash"].tolist())
+        print_failures(stores, runs["run_hash"].tolist())
     corrupt = _corrupt_parts(stores.parquet, args.sweep)
     for path, error in corrupt:
         print(f"corrupt curve part {path}: {error}", file=sys.stderr)
@@ -493,13 +491,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from search_scaling.store import Stores
 
     store = Stores.locate(args.store, create=False)  # --store, $SEARCH_SCALING_STORE or ./runs
-    out = args.out or _report_dir(store, args.sweep)
+    out = args.out or report_dir(store, args.sweep)
     if args.sweep.endswith("-tune"):
         return _tuning_report(store, args.sweep, Path(out), args)
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
     print(fits["findings"])
-    print(_log_report(_report_mirror(store, args), args.sweep, out))
+    print(log_report(_report_mirror(store, args), args.sweep, out))
     return 0
 
 
@@ -524,7 +522,7 @@ def _tuning_report(store: str, sweep: str, out: Path, args: argparse.Namespace) 
     if "lr" in meta["fields"]:
         law = lr_law(table, meta["mode"])
     print(f"report: {write_tuning_report(table, best, law, meta, out).resolve()}")
-    print(_log_report(_report_mirror(store, args), sweep, out))
+    print(log_report(_report_mirror(store, args), sweep, out))
     return 0
 
 

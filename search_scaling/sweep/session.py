@@ -37,7 +37,7 @@ def run_session(sweep, stores, address: str | None = None, report: bool = True, 
         return 130
     console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
     console.print(summary_words(state), markup=False, highlight=False)
-    failed = _print_failures(stores, sweep.run_hashes)
+    failed = print_failures(stores, sweep.run_hashes)
     for line in _next_steps(sweep, stores, state, report, n_boot):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     unfinished = sum(n for status, n in counts.items() if status not in ("done", "diverged"))
@@ -48,7 +48,7 @@ def _counts_words(counts: dict) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no cells"
 
 
-def _print_failures(stores, run_hashes: list[str]) -> int:
+def print_failures(stores, run_hashes: list[str]) -> int:
     """Print each failed cell with its recorded error (stderr); returns how many failed."""
     errors = stores.ledger.errors(run_hashes)
     for run_hash, error in errors.items():
