@@ -19,7 +19,7 @@ from analysis import fit as fitmod
 from analysis.fit import bootstrap, fit_form
 
 KEYS = ("E", "alpha", "beta")
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_svg_extracted.csv"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "published" / "chinchilla_svg_extracted.csv"
 
 
 def main() -> None:

@@ -42,9 +42,7 @@ def main() -> None:
         stores = Stores.resolve(tmp, mlflow=True)
         start = time.perf_counter()
         outcomes = []
-        run_sweep(
-            sweep, stores, progress=lambda counts, done, running: outcomes.__setitem__(slice(None), done)
-        )
+        run_sweep(sweep, stores, progress=lambda state: outcomes.__setitem__(slice(None), state.outcomes))
         wall = time.perf_counter() - start
         runs = stores.parquet.runs(sweep="bench16")
     work = float(runs["train_seconds"].sum())

@@ -9,25 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from search_scaling.tasks.base import LOSS_MODES
+from search_scaling.cli_parser import build_parser
+from search_scaling.sweep.session import log_report, print_failures, report_dir
+from search_scaling.ui import cmd_ui, ui_command
 
-DEFAULT_CACHE = Path(".cache/datasets")
-
-
-def _add_maze_args(p: argparse.ArgumentParser) -> None:
-    from search_scaling.tasks.maze.config import ADJ_ORDERS, ENDPOINTS, GENERATORS
-
-    p.add_argument("--grid-n", type=int, default=5, help="grid side (2..64)")
-    p.add_argument("--generator", choices=GENERATORS, default="dfs")
-    p.add_argument("--p", type=float, default=0.0, help="extra-wall opening probability (percolation)")
-    p.add_argument("--endpoints", choices=ENDPOINTS, default="any")
-    p.add_argument("--min-path-len", type=int, default=1)
-    p.add_argument("--adj-order", choices=ADJ_ORDERS, default="shuffled")
-    p.add_argument("--n", type=int, default=1000, help="number of mazes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="dataset cache directory")
-    p.add_argument("--show", type=int, default=2, help="render this many mazes")
+__all__ = ["build_parser", "main", "submission", "ui_command", "SUBMIT_EXCLUDES"]
 
 
 def cmd_maze(args: argparse.Namespace) -> int:
@@ -59,29 +45,13 @@ def cmd_maze(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`make demo`: run the laptop sweep (finished cells are reused), then write its report."""
-    from rich.console import Console
-
-    from analysis.report import build_report
-    from search_scaling.sweep.progress import SweepProgress, summary_table
-    from search_scaling.sweep.runner import run_sweep
+    from search_scaling.sweep.session import run_session
     from search_scaling.sweep.spec import load_sweep
 
-    console, started = Console(), time.perf_counter()
-    sweep, stores = load_sweep(args.spec), _stores(args)
-    console.print(
-        f"[bold]search-scaling demo[/bold]: sweep {sweep.name} ({len(sweep.cells)} cells) -> {stores.root}"
-    )
-    with SweepProgress(sweep, console) as progress:
-        counts = run_sweep(sweep, stores, None, progress)
-    console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
-    out = Path(stores.root) / "reports" / sweep.name
-    fits = build_report(stores.root, sweep.name, out)
-    console.print(f"\ncells: {dict(counts)}; {time.perf_counter() - started:.0f}s")
-    console.print(fits["findings"], markup=False)
-    console.print(f"report:  {out.resolve() / 'index.html'}  (open it in a browser)")
-    console.print(_log_report(stores.mirror if stores.tracking_uri else None, sweep.name, out))
-    console.print(f"MLflow:  .venv/bin/search-scaling ui --store {stores.root}   -> http://127.0.0.1:5000")
-    return 0 if counts.get("failed", 0) == 0 else 1
+    _check_count("--bootstrap", args.bootstrap)
+    stores = _stores(args)
+    print(f"search-scaling demo: reading {args.spec} ...", flush=True)
+    return run_session(load_sweep(args.spec), stores, None, report=True, n_boot=args.bootstrap)
 
 
 def _parse_options(pairs: list[str], flag: str) -> dict:
@@ -98,22 +68,16 @@ def _parse_options(pairs: list[str], flag: str) -> dict:
 
 
 def _stores(args: argparse.Namespace, create: bool = True):
-    """Every command's stores, resolved one way (`Stores.resolve`). ``create=False`` for commands
-    that only read: a mistyped --store is an error there, not a new empty store."""
+    """Every command's stores, resolved one way (`Stores.resolve`) from the flags it takes.
+    ``create=False`` for commands that only read: a mistyped --store is an error there, not a new
+    empty store."""
     from search_scaling.store import Stores
 
-    return Stores.resolve(args.store, args.ledger_url, args.tracking_uri, mlflow=not args.no_mlflow,
-                          create=create)  # fmt: skip
-
-
-def _add_store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", help="Parquet store root: a directory, file:///abs/path or a pyarrow URI "
-                   "such as s3://bucket/prefix (default $SEARCH_SCALING_STORE, else ./runs)")  # fmt: skip
-    p.add_argument("--ledger-url", help="SQLAlchemy URL of the run ledger, e.g. postgresql://user@host/db "
-                   "(default $SEARCH_SCALING_LEDGER_URL, else SQLite in the store)")  # fmt: skip
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else SQLite "
-                   "in the store)")  # fmt: skip
-    p.add_argument("--no-mlflow", action="store_true", help="do not mirror to MLflow")
+    flag = lambda name: getattr(args, name, None)  # noqa: E731 -- not every command takes every flag
+    mlflow = not flag("no_mlflow")
+    return Stores.resolve(
+        flag("store"), flag("ledger_url"), flag("tracking_uri"), mlflow=mlflow, create=create
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -182,14 +146,6 @@ def _did_not_finish(stores, run_hash: str, err: Exception) -> int:
     return 1
 
 
-def _print_failures(stores, run_hashes: list[str]) -> int:
-    """Print each failed cell with its recorded error (stderr); returns how many failed."""
-    errors = stores.ledger.errors(run_hashes)
-    for run_hash, error in errors.items():
-        print(f"failed {run_hash}: {error}", file=sys.stderr)
-    return len(errors)
-
-
 def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     """Backfill MLflow from the Parquet store (after MLflow was down, or into a new server)."""
     from search_scaling.store.mirror import MirrorUnavailable
@@ -203,51 +159,22 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def ui_command(tracking_uri: str | None, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The MLflow UI's command line and environment: the backend URI, which may carry a password,
-    goes in the environment (MLflow reads MLFLOW_BACKEND_STORE_URI), never on the command line
-    that `ps` shows to every user of the machine."""
-    import os
-
-    if tracking_uri is None:
-        raise ValueError("no MLflow tracking URI (mirroring is off): drop --no-mlflow")
-    if tracking_uri.startswith(("http://", "https://")):
-        from search_scaling.store.locations import redact
-
-        raise ValueError(f"{redact(tracking_uri)} is an MLflow server already: open it in a browser")
-    # The venv's own mlflow, whether or not the venv is activated (its bin/ may not be on PATH).
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port)]
-    return cmd, {**os.environ, "MLFLOW_BACKEND_STORE_URI": tracking_uri}
-
-
-def cmd_ui(args: argparse.Namespace) -> int:
-    """Start the MLflow UI on the store's tracking database (127.0.0.1 unless --host says otherwise)."""
-    import os
-
-    from search_scaling.store.locations import redact
-
-    stores = _stores(args, create=False)
-    cmd, env = ui_command(stores.tracking_uri, args.host, args.port)
-    print(f"MLflow UI for {redact(stores.tracking_uri)} at http://{args.host}:{args.port}  (Ctrl-C stops it)",
-          flush=True)  # fmt: skip
-    os.execve(cmd[0], cmd, env)
-    return 0
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a sweep spec and print its cells: run hash, sizes, parameters, budget, FLOPs."""
     from search_scaling.models import param_counts
+    from search_scaling.sweep.short_budgets import short_budget_warnings
     from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
     from search_scaling.training.run import plan_run
     from search_scaling.training.weights import kept_bytes
 
     sweep = load_sweep(args.spec, store_lookup(lambda: _stores(args, create=False)))
-    total, kept = 0.0, 0
+    total, kept, planned = 0.0, 0, []
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
           f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'kept':>9s} {'lr':>9s}")  # fmt: skip
     for cell in sweep.cells:
         held_out, steps, scale = plan_run(cell)
+        planned.append((cell, steps))
         tokens = cell.tokens or int(steps * cell.batch_size * held_out.length.mean())
         flops = tokens * scale["flops_per_token"]
         total += flops
@@ -274,6 +201,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
         print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(sweep.packs(), budget)))
+    for line in short_budget_warnings(planned):
+        print(line)
     return 0
 
 
@@ -287,33 +216,23 @@ def _megabytes(n: int) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run (or resume, or grow) a sweep: only cells the ledger does not have as finished run."""
-    from rich.console import Console
-
-    from search_scaling.sweep.progress import SweepProgress, summary_table
-    from search_scaling.sweep.runner import run_sweep
+    """Run (or resume, or grow) a sweep: only cells the ledger does not have as finished run; then
+    the report, unless --no-report."""
+    from search_scaling.sweep.session import run_session
     from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
 
+    _check_count("--bootstrap", args.bootstrap)
     stores = _stores(args)
+    print(f"reading {args.spec} ...", flush=True)  # the spec's cells import torch: seconds, said at once
     sweep = load_sweep(args.spec, store_lookup(stores))  # init_from may name another sweep's cells
-    console = Console()
-    console.print(f"sweep {sweep.name}: {len(sweep.cells)} cells -> store {stores.root}")
-    try:
-        with SweepProgress(sweep, console) as progress:
-            counts = run_sweep(sweep, stores, args.address, progress)
-    except KeyboardInterrupt:
-        counts = dict(stores.ledger.counts(sweep.run_hashes))
-        print(f"\ninterrupted: cells in flight released (ledger: failed, 'interrupted'); {counts}; "
-              "the same command resumes", file=sys.stderr)  # fmt: skip
-        return 130
-    console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
-    console.print(f"status: {dict(counts)}")
-    if stores.tracking_uri:
-        console.print(f"browse: search-scaling ui --store {stores.root}   (MLflow on http://127.0.0.1:5000)")
-    _print_failures(stores, sweep.run_hashes)
-    unfinished = sum(n for status, n in counts.items() if status not in ("done", "diverged"))
-    return 0 if unfinished == 0 else 1
+    return run_session(sweep, stores, args.address, report=not args.no_report, n_boot=args.bootstrap)
+
+
+def _check_count(flag: str, value: int) -> int:
+    from analysis.checks import count
+
+    return count(flag, value)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -332,7 +251,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = tuning.run_tune(sweep, stores, args.address, verbose=args.verbose)
     summary = tuning.summarise(sweep, stores, trials)
     meta = json.loads(tuning.meta_path(stores, sweep.name).read_text())
-    out = args.out or _report_dir(stores.root, sweep.name + tuning.SUFFIX)
+    out = args.out or report_dir(stores.root, sweep.name + tuning.SUFFIX)
     page = write_tuning_report(summary["table"], summary["best"], summary["law"], meta, Path(out))
     if summary["best"].empty:
         print("no trial finished: no tuned spec written", file=sys.stderr)
@@ -341,13 +260,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     path = tuning.write_tuned_spec(sweep, section, args.tuned)
     print(summary["best"].drop(columns=["runs"]).to_string(index=False))
     print(f"tuned spec: {path}\nreport: {page}")
-    print(_log_report(_report_mirror(stores.root, args), sweep.name + tuning.SUFFIX, Path(out)))
+    print(log_report(_report_mirror(stores.root, args), sweep.name + tuning.SUFFIX, Path(out)))
     return 0
-
-
-def _report_dir(store: str, sweep: str) -> Path:
-    base = Path(store) if "://" not in store else Path.cwd()  # a remote store: the report goes here
-    return base / "reports" / sweep
 
 
 # Never upload these with the working directory: job uploads over 100 MiB fail, and stores,
@@ -391,18 +305,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Where a sweep stands, from the store's runs table and the ledger."""
-    from rich.console import Console
-
     from search_scaling.store.locations import redact
-    from search_scaling.sweep.progress import summary_table
+    from search_scaling.sweep.progress import make_console, summary_table
 
     stores = _stores(args, create=False)
     runs = stores.parquet.runs(sweep=args.sweep)
     if runs.empty:
         raise ValueError(f"no runs of sweep {args.sweep!r} in store {redact(stores.root)}")
-    Console().print(summary_table(runs))
-    print(dict(stores.ledger.counts(runs["run_hash"].tolist())))
-    _print_failures(stores, runs["run_hash"].tolist())
+    make_console().print(summary_table(runs))
+    if _ledger_missing(stores):  # a store copied without its ledger: say so, do not create one
+        print(f"ledger: none at {stores.ledger_url} (the runs table above is all there is)")
+    else:
+        counts = stores.ledger.counts(runs["run_hash"].tolist())
+        print("ledger: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+        print_failures(stores, runs["run_hash"].tolist())
     corrupt = _corrupt_parts(stores.parquet, args.sweep)
     for path, error in corrupt:
         print(f"corrupt curve part {path}: {error}", file=sys.stderr)
@@ -412,6 +328,11 @@ def cmd_status(args: argparse.Namespace) -> int:
               "not retrain a run the ledger has as finished, so to restore those steps retrain the "
               "run(s) into a fresh store", file=sys.stderr)  # fmt: skip
     return 1 if corrupt else 0
+
+
+def _ledger_missing(stores) -> bool:
+    url = stores.ledger_url
+    return url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
 
 
 def _corrupt_parts(parquet, sweep: str) -> list[tuple[str, str]]:
@@ -570,13 +491,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from search_scaling.store import Stores
 
     store = Stores.locate(args.store, create=False)  # --store, $SEARCH_SCALING_STORE or ./runs
-    out = args.out or _report_dir(store, args.sweep)
+    out = args.out or report_dir(store, args.sweep)
     if args.sweep.endswith("-tune"):
         return _tuning_report(store, args.sweep, Path(out), args)
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
     print(fits["findings"])
-    print(_log_report(_report_mirror(store, args), args.sweep, out))
+    print(log_report(_report_mirror(store, args), args.sweep, out))
     return 0
 
 
@@ -601,7 +522,7 @@ def _tuning_report(store: str, sweep: str, out: Path, args: argparse.Namespace) 
     if "lr" in meta["fields"]:
         law = lr_law(table, meta["mode"])
     print(f"report: {write_tuning_report(table, best, law, meta, out).resolve()}")
-    print(_log_report(_report_mirror(store, args), sweep, out))
+    print(log_report(_report_mirror(store, args), sweep, out))
     return 0
 
 
@@ -625,146 +546,21 @@ def _report_mirror(store: str, args: argparse.Namespace):
     return Mirror(sqlalchemy_url(uri), artifacts)
 
 
-def _log_report(mirror, sweep: str, out: Path) -> str:
-    """Log the report to the sweep's MLflow parent run; one line saying what happened."""
-    from search_scaling.store.mirror import MirrorUnavailable
-
-    if mirror is None:
-        return "MLflow: no tracking database for this store; the report was not logged there"
-    try:
-        run_id = mirror.log_report(sweep, out)
-    except MirrorUnavailable as err:  # already redacted
-        return f"MLflow unavailable ({err}); the report was not logged there"
-    return f"MLflow: report logged as artifacts of the sweep's parent run {run_id} (report/)"
-
-
-def _add_table_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("table", help="CSV or Parquet file (or a Parquet directory)")
-    p.add_argument("--eval", action="append", default=[], metavar="EXPR",
-                   help="add a column first, e.g. \"D = `Training FLOP` / (6 * `Model Size`)\"")  # fmt: skip
-    p.add_argument("--drop-highest", type=int, default=0, help="drop the N rows with the highest y / loss")
-    p.add_argument("--json", action="store_true")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="search-scaling", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    maze = sub.add_parser("maze", help="generate, solve, tokenize and show mazes")
-    _add_maze_args(maze)
-    maze.set_defaults(func=cmd_maze)
-    train = sub.add_parser("train", help="train and evaluate one run (resumes if its checkpoint exists)")
-    train.add_argument("--task", default="maze")
-    train.add_argument("--size", type=int, default=5, help="problem size (grid_n for mazes)")
-    train.add_argument("--model", default="L2-D32", help="a size-family name, e.g. L2-D32")
-    budget = train.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--steps", type=int)
-    budget.add_argument("--tokens", type=int)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--loss-mask", choices=LOSS_MODES)
-    train.add_argument("--eval-points", type=int)
-    train.add_argument("--eval-examples", type=int)
-    train.add_argument("--precision", help="auto (bf16-mixed on GPU, else 32-true), 32-true, bf16-mixed")
-    train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="task option")
-    train.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
-    train.add_argument("--train-sampling", help="mix problem sizes in training: fixed, uniform or k2")
-    train.add_argument("--keep-checkpoints", help="keep weights in the store: none, final or log")
-    train.add_argument("--init-from", metavar="RUN_HASH[@STEP]", help="start from a run's kept weights")
-    train.add_argument("--freeze", action="append", default=[], metavar="PART", help="e.g. embed")
-    train.add_argument("--progress", type=lambda v: int(v) if v.isdigit() else v,
-                       help="progress measures: on (default), off, or k (every k-th evaluation)")  # fmt: skip
-    _add_store_args(train)
-    train.set_defaults(func=cmd_train)
-    validate = sub.add_parser("validate", help="check a sweep spec and list its cells")
-    validate.add_argument("spec", type=Path)
-    _add_store_args(validate)  # read only where init_from names another sweep's cells
-    validate.set_defaults(func=cmd_validate)
-    sweep = sub.add_parser("sweep", help="run a sweep spec on Ray (local, or the cluster of RAY_ADDRESS)")
-    sweep.add_argument("spec", type=Path)
-    sweep.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    _add_store_args(sweep)
-    sweep.set_defaults(func=cmd_sweep)
-    tune = sub.add_parser("tune", help="search the spec's tune: space on Ray Tune; writes <spec>.tuned.yaml")
-    tune.add_argument("spec", type=Path)
-    tune.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    tune.add_argument("--tuned", type=Path, help="where to write the tuned spec (default <spec>.tuned.yaml)")
-    tune.add_argument("--out", type=Path, help="the search's report (default <store>/reports/<name>-tune)")
-    tune.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's progress table")
-    _add_store_args(tune)
-    tune.set_defaults(func=cmd_tune)
-    submit = sub.add_parser("submit", help="submit a sweep to a Ray cluster (ray job submission)")
-    submit.add_argument("spec", type=Path)
-    submit.add_argument("--address", required=True, help="the job server, e.g. http://HEAD:8265")
-    submit.add_argument("--store", help="store root as the cluster sees it (e.g. s3://bucket/runs)")
-    submit.add_argument("--ledger-url")
-    submit.add_argument("--tracking-uri")
-    submit.set_defaults(func=cmd_submit)
-    status = sub.add_parser("status", help="cells of a sweep and their status")
-    status.add_argument("sweep")
-    _add_store_args(status)
-    status.set_defaults(func=cmd_status)
-    fit = sub.add_parser("fit", help="fit a scaling law to a table")
-    _add_table_args(fit)
-    fit.add_argument("--x", required=True)
-    fit.add_argument("--x2", help="second input (tokens D for --form chinchilla)")
-    fit.add_argument("--y", required=True)
-    fit.add_argument("--form", choices=("power", "saturating", "chinchilla", "bnsl", "bnsl2", "auto"),
-                     default="auto")  # fmt: skip
-    fit.add_argument("--bootstrap", type=int, default=0, metavar="N")
-    fit.add_argument("--holdout-largest", action="store_true")
-    fit.set_defaults(func=cmd_fit)
-    transition = sub.add_parser("transition", help="accuracy vs loss: is there a sharp transition?")
-    _add_table_args(transition)
-    transition.add_argument("--loss", required=True)
-    transition.add_argument("--acc", required=True)
-    transition.add_argument("--n-eval", help="evaluation examples per point: a number or a column")
-    transition.add_argument("--bootstrap", type=int, default=200, metavar="N")
-    transition.set_defaults(func=cmd_transition)
-    inspect = sub.add_parser("inspect", help="a held-out example, the model's answer, right or not")
-    inspect.add_argument("run_hash")
-    inspect.add_argument("--step", type=int, help="a kept step (default: the last one kept)")
-    inspect.add_argument("--example", type=int, default=0, metavar="I", help="index in the held-out set")
-    inspect.add_argument("--set", metavar="NAME", help="a named eval set of the run (default: held-out)")
-    _add_store_args(inspect)
-    inspect.set_defaults(func=cmd_inspect)
-    report = sub.add_parser("report", help="write a sweep's report (HTML, plots, fits.json)")
-    report.add_argument("sweep")
-    report.add_argument("--store", help="store root: a directory, file:///abs/path or s3://... (default "
-                        "$SEARCH_SCALING_STORE, else ./runs)")  # fmt: skip
-    report.add_argument("--out", type=Path, help="default <store>/reports/<sweep> (./reports/<sweep> for "
-                        "a remote store)")  # fmt: skip
-    report.add_argument("--bootstrap", type=int, default=200, metavar="N")
-    report.add_argument("--tracking-uri", help="MLflow to log the report to (default: the sweep's own)")
-    report.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
-    report.set_defaults(func=cmd_report)
-    sync = sub.add_parser("mlflow-sync", help="backfill MLflow from the Parquet store")
-    sync.add_argument("--sweep", help="only this sweep")
-    _add_store_args(sync)
-    sync.set_defaults(func=cmd_mlflow_sync)
-    ui = sub.add_parser("ui", help="the MLflow UI on this store (binds 127.0.0.1 by default)")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
-    _add_store_args(ui)
-    ui.set_defaults(func=cmd_ui)
-    demo = sub.add_parser("demo", help="the laptop sweep and its report (what `make demo` runs)")
-    demo.add_argument(
-        "--spec", type=Path, default=Path(__file__).resolve().parents[1] / "sweeps" / "smoke.yaml"
-    )
-    _add_store_args(demo)
-    demo.set_defaults(func=cmd_demo)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return COMMANDS[args.command](args)
     except ValueError as err:  # user-caused errors: one clear line, no traceback, no password
         from search_scaling.store.locations import redact
 
         print(f"search-scaling {args.command}: error: {redact(str(err))}", file=sys.stderr)
         return 2
+
+
+COMMANDS = {"maze": cmd_maze, "train": cmd_train, "validate": cmd_validate, "sweep": cmd_sweep,
+            "tune": cmd_tune, "submit": cmd_submit, "status": cmd_status, "demo": cmd_demo, "fit": cmd_fit,
+            "transition": cmd_transition, "inspect": cmd_inspect, "report": cmd_report,
+            "mlflow-sync": cmd_mlflow_sync, "ui": cmd_ui}  # fmt: skip
 
 
 if __name__ == "__main__":

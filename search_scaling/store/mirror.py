@@ -17,6 +17,7 @@ MLflow would go on writing into the deleted file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -31,9 +32,15 @@ from search_scaling.store.mlflow_seed import seed_database
 # the stores (CLI commands, Ray workers, Tune trials) imports this module whether it mirrors or not.
 
 HASH_TAG = "search_scaling.run_hash"
+KIND_TAG = "search_scaling.kind"  # sweep (the parent run) | cell
 STEP_TAG = "search_scaling.logged_step"
 SWEEP_TAG = "search_scaling.sweep_id"
 BATCH = 1000  # MLflow's limit on metrics per log_batch
+# A model-training experiment, not a GenAI one (MLflow 3's UI otherwise opens on a traces overview);
+# the note is what the UI shows as the experiment's description.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+NOTE_TAG = "mlflow.note.content"
+STATUSES = {"done": "FINISHED", "diverged": "FAILED", "failed": "FAILED"}  # anything else: KILLED
 # Read by MLflow at every request; values already in the environment win. Worst case per call:
 # 3 attempts x 10 s time-out + 1-2 s backoff against an unroutable host; a closed port: about 2 s.
 HTTP_BUDGET = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -62,13 +69,31 @@ def retrying(fn, *args, attempts: int = 6, **kwargs):
 
 
 def flatten(prefix: str, value) -> dict[str, str]:
-    """Nested spec -> MLflow params: ``task_options.generator = dfs``."""
+    """Nested spec -> MLflow params: ``task_options.generator = dfs``. Unset values (None, empty
+    mappings and lists) are left out rather than logged as the text "None"."""
     if isinstance(value, dict):
         out = {}
         for key, sub in value.items():
             out.update(flatten(f"{prefix}.{key}" if prefix else str(key), sub))
         return out
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return {}
     return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
+
+
+def source_tags(source_name: str) -> dict[str, str]:
+    """What MLflow's UI shows as a run's Source and its git commit."""
+    import getpass
+
+    from search_scaling.version import code_version, git_commit
+
+    tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": source_name,
+            "search_scaling.code_version": code_version()}  # fmt: skip
+    if git_commit():
+        tags["mlflow.source.git.commit"] = git_commit()
+    with contextlib.suppress(KeyError, OSError):  # no user name for this uid (some containers)
+        tags["mlflow.user"] = getpass.getuser()
+    return tags
 
 
 class Mirror:
@@ -101,16 +126,23 @@ class Mirror:
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     # -- experiment and runs (idempotent) ------------------------------------------------------------
-    def experiment(self, sweep_id: str) -> str:
+    def experiment(self, sweep_id: str, description: str | None = None) -> str:
+        """The sweep's experiment (created as a model-training one); ``description`` becomes the
+        note the UI shows under its name."""
         found = self._call("get_experiment_by_name", sweep_id)
-        if found is not None:
-            return found.experiment_id
-        location = (self.artifact_root / sweep_id).as_uri() if self.artifact_root else None
-        return self._call(self._create_experiment, sweep_id, location)
+        if found is None:
+            location = (self.artifact_root / sweep_id).as_uri() if self.artifact_root else None
+            return self._call(self._create_experiment, sweep_id, location, description)
+        wanted = {**dict([EXPERIMENT_KIND]), **({NOTE_TAG: description} if description else {})}
+        for key, value in wanted.items():
+            if found.tags.get(key) != value:
+                self._call("set_experiment_tag", found.experiment_id, key, value)
+        return found.experiment_id
 
-    def _create_experiment(self, sweep_id: str, location: str | None) -> str:
+    def _create_experiment(self, sweep_id: str, location: str | None, description: str | None) -> str:
+        tags = dict([EXPERIMENT_KIND]) | ({NOTE_TAG: description} if description else {})
         try:
-            return self.client.create_experiment(sweep_id, artifact_location=location)
+            return self.client.create_experiment(sweep_id, artifact_location=location, tags=tags)
         except _mlflow_error() as err:  # another process created it first
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -120,12 +152,18 @@ class Mirror:
         runs = self._call("search_runs", [experiment_id], f"tags.`{HASH_TAG}` = '{run_hash}'")
         return runs[0] if runs else None
 
-    def parent_run(self, sweep_id: str, summary: dict | None = None) -> str:
+    def parent_run(self, sweep_id: str, summary: dict | None = None, running: bool = False) -> str:
+        """The sweep's parent run, created if missing. Only a sweep's driver keeps it ``running``
+        (`start_sweep`); one created for a lone `train`, a backfill or a report ends at once, so that
+        no parent stays RUNNING with nothing running."""
         exp = self.experiment(sweep_id)
         run = self._find(exp, f"sweep:{sweep_id}")
         if run is None:
-            tags = {HASH_TAG: f"sweep:{sweep_id}", SWEEP_TAG: sweep_id}
+            tags = {HASH_TAG: f"sweep:{sweep_id}", SWEEP_TAG: sweep_id, KIND_TAG: "sweep",
+                    **source_tags("search-scaling")}  # fmt: skip
             run = self._call("create_run", exp, tags=tags, run_name=f"sweep {sweep_id}")
+            if not running:
+                self._call("set_terminated", run.info.run_id, "FINISHED")
         if summary:  # tags, not params: a grown grid changes them, and params are write-once
             from mlflow.entities import RunTag
 
@@ -133,21 +171,66 @@ class Mirror:
             self._call(self._log, run.info.run_id, tags=tags)
         return run.info.run_id
 
-    def child_run(self, sweep_id: str, run_hash: str, name: str, spec: dict, tags: dict) -> str:
+    def child_run(self, sweep_id: str, run_hash: str, name: str, spec: dict, tags: dict,
+                  metrics: dict | None = None) -> str:  # fmt: skip
+        """A cell's run under the sweep's parent: ``spec`` flattened into params, ``tags`` under
+        ``search_scaling.``, ``metrics`` (numbers people sort by) logged once at step 0."""
         exp = self.experiment(sweep_id)
         run = self._find(exp, run_hash)
         if run is not None:
             return run.info.run_id
         parent = self.parent_run(sweep_id)
-        all_tags = {HASH_TAG: run_hash, SWEEP_TAG: sweep_id, STEP_TAG: "-1", "mlflow.parentRunId": parent,
+        all_tags = {HASH_TAG: run_hash, SWEEP_TAG: sweep_id, STEP_TAG: "-1", KIND_TAG: "cell",
+                    "mlflow.parentRunId": parent, **source_tags("search-scaling"),
                     **{f"search_scaling.{k}": redact(v) for k, v in tags.items()}}  # fmt: skip
         run = self._call("create_run", exp, tags=all_tags, run_name=name)
-        from mlflow.entities import Param
+        from mlflow.entities import Metric, Param
 
         params = [Param(k, redact(v)[:6000]) for k, v in flatten("", spec).items()]
-        for lo in range(0, len(params), 100):
-            self._call(self._log, run.info.run_id, params=params[lo : lo + 100])
+        now = int(time.time() * 1000)
+        numbers = [Metric(k, v, now, 0) for k, v in (metrics or {}).items()]
+        for lo in range(0, max(len(params), len(numbers)), 100):
+            self._call(
+                self._log, run.info.run_id, params=params[lo : lo + 100], metrics=numbers[lo : lo + 100]
+            )
         return run.info.run_id
+
+    # -- the sweep's parent run, kept by the driver (`search_scaling.store.sweep_run`) ---------------
+    def start_sweep(self, sweep_id: str, description: str, params: dict[str, str], tags: dict[str, str],
+                    artifacts: dict[str, str]) -> tuple[str, str, int]:  # fmt: skip
+        """Create (or reopen) the sweep's parent run as RUNNING with its params, tags and text
+        artifacts; returns (experiment id, run id, the run's start time in ms). Params are
+        write-once in MLflow: a value that changed since the first run of this sweep (a grown grid)
+        goes to a ``grid.<name>`` tag."""
+        exp = self.experiment(sweep_id, description)
+        run_id = self.parent_run(sweep_id, running=True)
+        run = self._call("get_run", run_id)
+        if run.info.status != "RUNNING":
+            self._call("update_run", run_id, status="RUNNING")
+        from mlflow.entities import Param, RunTag
+
+        old = run.data.params
+        fresh = [Param(k, v) for k, v in params.items() if k not in old]
+        changed = [RunTag(f"grid.{k}", v) for k, v in params.items() if k in old and old[k] != v]
+        tags_ = [RunTag(k, redact(v)[:5000]) for k, v in tags.items()] + changed
+        for lo in range(0, max(len(fresh), len(tags_)), 100):
+            self._call(self._log, run_id, params=fresh[lo : lo + 100], tags=tags_[lo : lo + 100])
+        for name, text in artifacts.items():
+            self._call("log_text", run_id, text, name)
+        return exp, run_id, run.info.start_time
+
+    def log_numbers(self, run_id: str, values: dict[str, float], step: int) -> None:
+        """Metrics at one step (the sweep's aggregate numbers as it goes)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        for lo in range(0, len(metrics), BATCH):
+            self._call(self._log, run_id, metrics=metrics[lo : lo + BATCH])
+
+    def end_sweep(self, run_id: str, status: str) -> None:
+        """FINISHED, FAILED or KILLED: a parent run is RUNNING only while its sweep runs."""
+        self._call("set_terminated", run_id, status)
 
     # -- curves and the end of a run -------------------------------------------------------------------
     def log_curves(self, run_id: str, rows: list[dict], start_ms: int | None = None) -> int:
@@ -169,17 +252,12 @@ class Mirror:
         self._call(self._log, run_id, tags=[RunTag(STEP_TAG, str(max(r["step"] for r in fresh)))])
         return len(fresh)
 
-    def finish(self, run_id: str, status: str, final: dict | None = None, artifacts: dict | None = None):
-        if final:
-            from mlflow.entities import RunTag
-
-            tags = [RunTag(f"final.{k}", f"{v:.6g}") for k, v in final.items()]
-            self._call(self._log, run_id, tags=tags[:100])
+    def finish(self, run_id: str, status: str, artifacts: dict | None = None):
+        """End a cell's run; its final numbers are the last points of its eval/* curves."""
         for name, text in (artifacts or {}).items():
             self._call("log_text", run_id, text, name)
-        mlflow_status = {"done": "FINISHED", "diverged": "FAILED", "failed": "FAILED"}.get(status, "KILLED")
         self._call("set_tag", run_id, "search_scaling.status", status)
-        self._call("set_terminated", run_id, mlflow_status)
+        self._call("set_terminated", run_id, STATUSES.get(status, "KILLED"))
 
     def log_report(self, sweep_id: str, directory: str | Path) -> str:
         """A sweep's report (index.html, PNGs, fits.json) as artifacts of its parent run, under

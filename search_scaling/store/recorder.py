@@ -9,7 +9,6 @@ import functools
 import json
 import os
 import socket
-import subprocess
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from search_scaling.store.ledger import Heartbeat, Ledger, LostClaim
 from search_scaling.store.locations import check_local_store, redact, sqlalchemy_url, store_root
 from search_scaling.store.mirror import Mirror, MirrorUnavailable, default_tracking_uri
 from search_scaling.store.parquet import ParquetStore
+from search_scaling.version import code_version
 
 ENV_STORE = "SEARCH_SCALING_STORE"
 ENV_LEDGER = "SEARCH_SCALING_LEDGER_URL"
@@ -122,20 +122,6 @@ class SafeMirror:
             return None
 
 
-@functools.cache
-def code_version() -> str:
-    """Package version plus the git commit (and '+dirty') when run from a checkout."""
-    from importlib.metadata import version
-
-    here = Path(__file__).resolve().parent
-    try:
-        cmd = ["git", "-C", str(here), "describe", "--always", "--dirty"]
-        commit = subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{version('search-scaling')}+{commit}" if commit else version("search-scaling")
-
-
 @contextlib.contextmanager
 def first_use_lock(tracking_uri: str):
     """Serialise MLflow's first use of a SQLite file between processes on this machine: creating
@@ -211,8 +197,7 @@ class Recorder:
         row = run_row(spec, scale, status, self.started, result)
         self.stores.parquet.write_run(self.sweep_id, spec.run_hash, row, self.tag)
         if self.mlflow_run:
-            final = result.final if result is not None else None
-            self.mirror("finish", self.mlflow_run, status, final, {"spec.json": spec.to_json()})
+            self.mirror("finish", self.mlflow_run, status, {"spec.json": spec.to_json()})
         self.stores.ledger.finish(spec.run_hash, status, attempt=self.attempt)
 
     def fail(self, spec, err: BaseException) -> None:
@@ -228,7 +213,7 @@ class Recorder:
         except Exception as write_err:  # noqa: BLE001 -- e.g. the very write that failed first
             error += f" (and its runs row could not be written: {describe(write_err)})"
         if self.mlflow_run:
-            self.mirror("finish", self.mlflow_run, "failed", None, {"spec.json": spec.to_json()})
+            self.mirror("finish", self.mlflow_run, "failed", {"spec.json": spec.to_json()})
         self.stores.ledger.finish(spec.run_hash, "failed", error, attempt=self.attempt)
 
 
@@ -250,13 +235,24 @@ def describe(err: BaseException) -> str:
     return redact("".join(traceback.format_exception_only(err)).strip())
 
 
-def mlflow_identity(spec, scale: dict) -> tuple[str, dict, dict]:
-    """(run name, params as a nested dict, tags) of a run's MLflow child."""
-    name = f"{spec.task}-{spec.size}-{spec.model}-s{spec.seed}"
-    params = {**json.loads(spec.to_json()), "model_config": spec.model_config.to_dict(), "scale": scale}
-    tags = {"task": spec.task, "task_size": spec.size, "model": spec.model, "seed": spec.seed,
-            "params_nonembed": scale["params_nonembed"]}  # fmt: skip
-    return name, params, tags
+def mlflow_identity(spec, scale: dict) -> tuple[str, dict, dict, dict]:
+    """(run name, params as a nested dict, tags, numeric metrics) of a run's MLflow child.
+
+    The name shows task, problem size, model and seed in its first characters, then the run hash
+    (what `inspect` and `status` take). MLflow params are strings, so what people sort by (sizes,
+    parameter counts, FLOPs, learning rate) is also logged as metrics at step 0; unset fields
+    (None, empty) are left out, and the problem size is named for what it is (grid_n for mazes)."""
+    size_name = spec.task_obj.size_name
+    name = f"{spec.label} {spec.run_hash[:6]}"
+    fields = json.loads(spec.to_json())
+    fields[size_name] = fields.pop("size")
+    params = {**fields, "model_config": spec.model_config.to_dict()}
+    tags = {"task": spec.task, size_name: spec.size, "model": spec.model, "seed": spec.seed}
+    metrics = {f"scale/{k}": float(scale[k]) for k in SCALE_COLUMNS if k in scale}
+    budget = {"steps": spec.steps, "tokens": spec.tokens}
+    metrics |= {f"spec/{k}": float(v) for k, v in {size_name: spec.size, "seed": spec.seed, "lr": spec.lr,
+                                                    **budget}.items() if v is not None}  # fmt: skip
+    return name, params, tags, metrics
 
 
 def run_row(spec, scale: dict, status: str, started: dt.datetime, result=None,
@@ -332,6 +328,5 @@ def sync_mlflow(stores: Stores, sweep: str | None = None) -> dict[str, int]:
         curves = stores.parquet.curves(sweep=row.sweep_id, run_hash=row.run_hash, with_runs=False)
         logged[row.run_hash] = mirror.log_curves(run_id, curves.to_dict("records"))
         if row.status != "running":
-            final = json.loads(row.final_json) if row.final_json else None
-            mirror.finish(run_id, row.status, final, {"spec.json": spec.to_json()})
+            mirror.finish(run_id, row.status, {"spec.json": spec.to_json()})
     return logged

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 from search_scaling.store import Stores
 from search_scaling.store.ledger import FINISHED, LostClaim
-from search_scaling.store.recorder import STALE_AFTER_S, first_use_lock
+from search_scaling.store.recorder import STALE_AFTER_S
+from search_scaling.store.sweep_run import SweepRun
 from search_scaling.sweep import sources
 from search_scaling.sweep.packs import pack_gpus, run_pack
 from search_scaling.sweep.resources import check_resources
 from search_scaling.sweep.spec import SweepSpec
+from search_scaling.sweep.state import SweepState
 
 BUSY_RETRY_S = 10.0
 CANCEL_WAIT_S = 30.0  # how long a stopping driver waits for its workers to release their cells
@@ -70,51 +72,97 @@ def warm_worker() -> None:
     from search_scaling.store import record_run  # noqa: F401
 
 
-def prepare(sweep: SweepSpec, stores: Stores) -> list:
+def prepare(sweep: SweepSpec, stores: Stores, parent: SweepRun | None = None) -> list:
     """Driver-side set-up before any worker starts: ledger rows, the MLflow database, experiment
-    and parent run (concurrent first use of a SQLite file races its migrations)."""
+    and parent run (concurrent first use of a SQLite file races its migrations). Returns the cells
+    still to run."""
     stores.ledger.ensure(sweep.name, sweep.run_hashes)
     if stores.tracking_uri is not None:
-        try:  # creating the client belongs inside: it is what first touches the database
-            mirror = stores.mirror
-            with first_use_lock(stores.tracking_uri):  # two drivers at once: one parent run
-                mirror.parent_run(sweep.name, {"cells": len(sweep.cells), "spec": sweep.path})
-        except Exception as err:  # noqa: BLE001 -- MLflow down: the sweep still runs
-            print(f"warning: MLflow unavailable ({err}); run `search-scaling mlflow-sync` later")
+        parent = parent or SweepRun(sweep, stores)
+        parent.start()  # a failure is one warning, and the sweep still runs
     statuses = stores.ledger.statuses(sweep.run_hashes)
     return [c for c in sweep.cells if statuses.get(c.run_hash) not in FINISHED]
 
 
-def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, progress=None) -> Counter:
+def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, progress=None,
+              state: SweepState | None = None, parent: SweepRun | None = None) -> Counter:  # fmt: skip
     """Run every unfinished cell (one Ray task per pack of them, `sweep.packs`); returns the final
-    status counts over the whole sweep."""
+    status counts over the whole sweep. ``progress(state)`` is called at every change of ``state``
+    (stage, counts, outcomes); the sweep's MLflow parent run follows the same changes."""
+    state = state or SweepState(sweep)
+    note = lambda line: _note(state, progress, line)  # noqa: E731
+    parent = parent or SweepRun(sweep, stores, warn=note)
+
+    def show(stage: str | None = None) -> None:
+        if stage:
+            state.set_stage(stage)
+        state.counts = stores.ledger.counts(sweep.run_hashes)
+        parent.update(state.counts, state.best_values())
+        if progress is not None:
+            progress(state)
+
+    status = "FAILED"
+    try:
+        show("setting up the ledger and MLflow")
+        todo = prepare(sweep, stores, parent)
+        state.experiment_id = parent.experiment_id
+        state.reused, state.to_run = len(sweep.cells) - len(todo), len(todo)
+        if state.reused:
+            state.add_reused(stores.parquet.runs(sweep=sweep.name))
+        if todo:
+            _run(sweep, stores, address, todo, state, show, note)
+        else:
+            show("nothing to run")
+        counts = stores.ledger.counts(sweep.run_hashes)
+        status = "FINISHED" if sum(counts[k] for k in FINISHED) == len(sweep.cells) else "FAILED"
+        show("finished")
+        return counts
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        parent.end(status)
+
+
+def _note(state: SweepState, progress, line: str) -> None:
+    state.notes.append(line)
+    if progress is None:
+        print(line, flush=True)
+    else:
+        progress(state)
+
+
+def _run(sweep: SweepSpec, stores: Stores, address: str | None, todo: list, state: SweepState, show,
+         note) -> None:  # fmt: skip
     import ray
 
-    todo = prepare(sweep, stores)
-    if not todo:
-        return stores.ledger.counts(sweep.run_hashes)
     units = sweep.packs(todo)  # one cell each with pack: off
     if sweep.pack != "off":
-        print(f"sweep {sweep.name}: {len(todo)} cell(s) to run in {len(units)} pack(s)", flush=True)
+        note(f"sweep {sweep.name}: {len(todo)} cell(s) to run in {len(units)} pack(s)")
     if not ray.is_initialized():
         # A local Ray unless an address (or RAY_ADDRESS, as in `ray job submit`) names a cluster.
-        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
-                 log_to_driver=False, runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
+        address = address or os.environ.get("RAY_ADDRESS")
+        show("starting Ray" if address in (None, "local") else f"connecting to Ray at {address}")
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
+        cpus = ray.cluster_resources().get("CPU", 0)
+        note(f"Ray: {ray.get_runtime_context().gcs_address} ({cpus:g} CPUs)")
     check_resources(sweep)  # an impossible request: one error now, not a wait forever at start-up
     res = sweep.resources
     task = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=sweep.retries,
                       retry_exceptions=True)(run_cell if sweep.pack == "off" else run_pack)  # fmt: skip
     lanes = min(sweep.max_concurrent, len(units))
+    show(f"warming {lanes} worker{'s' if lanes > 1 else ''}")
     warm = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus)(warm_worker)
     ray.get([warm.remote() for _ in range(lanes)])
     driver = uuid.uuid4().hex[:8]
-    queue, running, outcomes = list(units), {}, []
+    queue, running = list(units), {}
+    show("running")
     try:
-        _schedule(ray, task, sweep, stores, driver, queue, running, outcomes, progress)
+        _schedule(ray, task, sweep, stores, driver, queue, running, state, show)
     except KeyboardInterrupt:
         _stop(ray, running, stores, lambda spec: _owner(sweep, driver, spec))
         raise
-    return stores.ledger.counts(sweep.run_hashes)
 
 
 def _owner(sweep: SweepSpec, driver: str, spec) -> str:
@@ -122,7 +170,7 @@ def _owner(sweep: SweepSpec, driver: str, spec) -> str:
 
 
 def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: list, running: dict,
-              outcomes: list, progress) -> None:  # fmt: skip
+              state: SweepState, show) -> None:  # fmt: skip
     """Keep ``max_concurrent`` tasks in flight until every queued unit (a pack of cells, or one
     cell) has an outcome."""
     while queue or running:
@@ -143,9 +191,9 @@ def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: l
             if busy:  # held by a worker of an earlier driver: wait until stale
                 time.sleep(BUSY_RETRY_S)
                 queue.append(busy)
-            outcomes += [outcome for outcome in done if outcome.status != "busy"]
-        if progress is not None:
-            progress(stores.ledger.counts(sweep.run_hashes), outcomes, len(running))
+            state.add_outcomes([outcome for outcome in done if outcome.status != "busy"])
+        state.running = sum(len(unit) for unit in running.values())
+        show()
 
 
 def _submit(task, sweep: SweepSpec, stores: Stores, driver: str, unit: tuple):

@@ -104,6 +104,11 @@ class RunSpec:
         payload = json.dumps({"schema": SCHEMA_VERSION, **self.hashed_fields()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    @property
+    def label(self) -> str:
+        """How people see the cell: task-size model seed (``maze-3 L1-D8 s0``)."""
+        return f"{self.task}-{self.size} {self.model} s{self.seed}"
+
     def derived_seed(self, purpose: str, *, data_only: bool = False) -> int:
         """A 63-bit seed for ``purpose``. ``data_only`` seeds depend on the task, its size and the
         seed but not on the model or optimiser, so every model size of a cell sees the same data."""

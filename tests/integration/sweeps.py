@@ -30,7 +30,7 @@ def spec(name: str, seeds, steps: int, concurrent: int = 2, pack="off") -> dict:
 def start_sweep(tmp_path, body: dict, env=None, store="store") -> tuple[subprocess.Popen, Path]:
     path = tmp_path / f"{body['name']}.yaml"
     path.write_text(yaml.safe_dump(body))
-    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / store), "--no-mlflow"]
+    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / store), "--no-mlflow", "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)  # fmt: skip
     return proc, tmp_path / store

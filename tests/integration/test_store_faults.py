@@ -67,7 +67,7 @@ rows = [{"step": s, "split": "eval", "metric": m, "value": s * 0.5 + i, "wall_ti
         for s in range(250) for m in ("loss", "exact")]
 for lo in range(0, 500, 100):  # several flushes, as a run does
     mirror.log_curves(run, rows[lo:lo + 100])
-mirror.finish(run, "done", {"exact": 1.0})
+mirror.finish(run, "done")
 """
 
 

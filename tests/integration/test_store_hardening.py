@@ -91,15 +91,17 @@ def test_ui_shows_no_password_in_its_output_or_command_line(tmp_path):
                             env=_clean_env(**{ENV_TRACKING: tracking}), start_new_session=True)  # fmt: skip
     try:
         first = proc.stdout.readline()
-        deadline, cmdline = time.time() + 60, ""
-        while "mlflow" not in cmdline and time.time() < deadline:  # after the exec into MLflow
-            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_text().replace("\0", " ")
+        deadline, server = time.time() + 60, ""
+        while "mlflow" not in server and time.time() < deadline:  # the server it starts
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            server = " ".join(Path(f"/proc/{c}/cmdline").read_text().replace("\0", " ") for c in children)
             time.sleep(0.1)
+        own = Path(f"/proc/{proc.pid}/cmdline").read_text()
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # its own session: MLflow and its server processes
+        os.killpg(proc.pid, signal.SIGKILL)  # its own session: this command and the MLflow server
         proc.wait(timeout=30)
     assert "MLflow UI for postgresql+psycopg2://alice:***@127.0.0.1" in first
-    assert "-m mlflow ui" in cmdline and SECRET not in cmdline
+    assert "-m mlflow server" in server and SECRET not in server and SECRET not in own
 
 
 def test_deleting_the_mlflow_database_under_a_live_mirror_warns(tmp_path):

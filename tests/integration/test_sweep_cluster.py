@@ -87,7 +87,7 @@ def test_two_node_cluster_runs_a_submitted_sweep(tmp_path, postgres):
             excludes = json.dumps({"excludes": SUBMIT_EXCLUDES})
             cmd = ["ray", "job", "submit", f"--address={cluster.address}", "--working-dir", str(REPO),
                    "--runtime-env-json", excludes, "--",
-                   "search-scaling", "sweep", "sweeps/.test-cluster.yaml"]  # fmt: skip
+                   "search-scaling", "sweep", "sweeps/.test-cluster.yaml", "--no-report"]  # fmt: skip
             done = _submit(cmd, cluster.env)
     finally:
         path.unlink()

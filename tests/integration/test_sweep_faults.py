@@ -48,7 +48,7 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     runs = pd.read_parquet(store / "runs").set_index("run_hash")
     assert runs.loc[bad_loss, "status"] == "diverged"
     assert list(runs.loc[broken, ["status", "error"]]) == ["failed", row["error"]]
-    assert cli.main(["status", "faults", "--store", str(store), "--no-mlflow"]) == 0
+    assert cli.main(["status", "faults", "--store", str(store)]) == 0
     assert f"failed {broken}: {error}" in capsys.readouterr().err
 
 

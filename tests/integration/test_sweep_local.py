@@ -34,7 +34,7 @@ SPEC = {
 def _sweep(tmp_path, spec):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(spec))
-    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / "store")]
+    cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / "store"), "--no-report"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
@@ -51,9 +51,26 @@ def test_local_sweep_fills_the_store_and_resumes(tmp_path):
     grown = _sweep(tmp_path, {**SPEC, "seeds": [0, 1, 2]})  # a new cell and its transfer
     assert grown.returncode == 0, grown.stdout + grown.stderr
     assert "2 cell(s) to run in 2 pack(s)" in grown.stdout
+    assert "] running 2 cell(s), 2 at a time, 4 finished before (reused)" in grown.stdout
+    assert "; 2 trained now, 4 reused from earlier runs; " in grown.stdout
     runs = pd.read_parquet(tmp_path / "store" / "runs")
     assert len(runs) == 6
+    _check_parent_run(tmp_path / "store")
     assert (runs.sort_values("started_at")["started_at"].iloc[:4] < runs["started_at"].max()).all()
+
+
+def _check_parent_run(store) -> None:
+    """The grown sweep reopened its MLflow parent run and ended it again; MLflow params are
+    write-once, so what the growth changed is a grid.* tag."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.`search_scaling.kind` = 'sweep'")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep/done"] == 6
+    assert parent.data.params["cells"] == "4" and parent.data.tags["grid.cells"] == "6"
+    assert parent.data.params["axis.seed"] == "0, 1" and parent.data.tags["grid.axis.seed"] == "0, 1, 2"
+    assert len(client.get_metric_history(parent.info.run_id, "sweep/total")) >= 2  # both runs logged
 
 
 def _check_transfer(runs: pd.DataFrame, curves: pd.DataFrame) -> None:

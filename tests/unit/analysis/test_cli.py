@@ -1,4 +1,5 @@
-"""`search-scaling fit` and `transition` on the shared published tables, as a new user calls them."""
+"""`search-scaling fit` and `transition` on the published tables (tests/data/published), as a new
+user calls them."""
 
 from __future__ import annotations
 
