@@ -4,6 +4,7 @@ process group, so Ctrl-C and SIGKILL reach what it started), waits, and the comp
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,9 +32,16 @@ def start_sweep(tmp_path, body: dict, env=None, store="store") -> tuple[subproce
     path = tmp_path / f"{body['name']}.yaml"
     path.write_text(yaml.safe_dump(body))
     cmd = [*CLI, "sweep", str(path), "--store", str(tmp_path / store), "--no-mlflow", "--no-report"]
+    # SIGINT at its default, as in a terminal: a test run started in the background (`make test &`)
+    # ignores SIGINT, and the sweep would inherit that and never see the Ctrl-C test's signal.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True)  # fmt: skip
+                            env={**os.environ, **(env or {})}, start_new_session=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
     return proc, tmp_path / store
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:

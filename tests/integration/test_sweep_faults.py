@@ -15,6 +15,7 @@ from search_scaling.store import Ledger
 from search_scaling.sweep.spec import parse_sweep
 from search_scaling.training.run import INJECT_FAULT_ENV
 from tests.integration.sweeps import parts, spec, start_sweep, wait_for
+from tests.ray_processes import kill_tree
 
 pytestmark = pytest.mark.integration
 
@@ -55,9 +56,12 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
 def test_ctrl_c_on_a_sweep_releases_its_cells_and_leaves_no_temporaries(tmp_path):
     body = spec("ctrlc", [0], steps=50_000, concurrent=1)
     proc, store = start_sweep(tmp_path, body)
-    wait_for(lambda: parts(store) >= 1, 300, "the cell to flush curves")
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
-    out, _ = proc.communicate(timeout=120)
+    try:
+        wait_for(lambda: parts(store) >= 1, 300, "the cell to flush curves")
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        kill_tree(proc.pid)  # a sweep that did not stop must not train on through the rest of the suite
     assert proc.returncode == 130 and "interrupted" in out, out
     (cell,) = parse_sweep(body).run_hashes
     row = Ledger(f"sqlite:///{store / 'ledger.db'}").get(cell)
