@@ -5,6 +5,7 @@ from search_scaling.models.config import (
     ModelConfig,
     flops_per_token,
     model_config,
+    model_shape,
     param_counts,
 )
 from search_scaling.models.transformer import KVCache, Transformer
@@ -16,5 +17,6 @@ __all__ = [
     "Transformer",
     "flops_per_token",
     "model_config",
+    "model_shape",
     "param_counts",
 ]

@@ -5,6 +5,7 @@ Names follow TransformerLens: n_layers, d_model, n_heads, d_head, d_mlp, d_vocab
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 
 POSITIONAL = ("learned", "rotary")
@@ -67,12 +68,34 @@ class ModelConfig:
         return asdict(self)
 
 
-def model_config(name: str, d_vocab: int, n_ctx: int, **overrides) -> ModelConfig:
-    """A named member of the size family for a task's vocabulary and context length."""
+# Sizes between the family's rungs (a study spanning one maze size's boundary needs them): any
+# "L<layers>-D<d_model>", optionally "-H<heads>"; without -H, heads of ~16 dimensions (at least 2).
+SHAPE_NAME = re.compile(r"L([1-9][0-9]*)-D([1-9][0-9]*)(?:-H([1-9][0-9]*))?")
+
+
+def model_shape(name: str) -> tuple[int, int, int]:
+    """(n_layers, d_model, n_heads) of a family name or of an ``L<n>-D<d>[-H<h>]`` name."""
     table = {row[0]: row[1:] for row in SIZE_FAMILY}
-    if name not in table:
-        raise ValueError(f"unknown model size {name!r}; available: {list(table)}")
-    n_layers, d_model, n_heads = table[name]
+    if name in table:
+        return table[name]
+    match = SHAPE_NAME.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
+        raise ValueError(
+            f"unknown model size {name!r}; available: {list(table)}, or L<layers>-D<d_model>[-H<heads>] "
+            "such as L2-D24"
+        )
+    n_layers, d_model = int(match[1]), int(match[2])
+    if match[3]:
+        return n_layers, d_model, int(match[3])
+    n_heads = max(2, d_model // 16)
+    while d_model % n_heads:
+        n_heads -= 1
+    return n_layers, d_model, n_heads
+
+
+def model_config(name: str, d_vocab: int, n_ctx: int, **overrides) -> ModelConfig:
+    """A model size (family member or ``L<n>-D<d>[-H<h>]``) for a task's vocabulary and context length."""
+    n_layers, d_model, n_heads = model_shape(name)
     return replace(ModelConfig(n_layers, d_model, n_heads, d_vocab, n_ctx, name=name), **overrides)
 
 

@@ -9,6 +9,7 @@ from search_scaling.models import (
     Transformer,
     flops_per_token,
     model_config,
+    model_shape,
     param_counts,
 )
 from search_scaling.models.decode import greedy_decode
@@ -48,6 +49,18 @@ def test_flops_per_token_is_6n_plus_attention():
     assert flops_per_token(cfg) == 6 * (n + 32 * 20) + 6 * 2 * 64 * 32
     shared = model_config("L2-D32", d_vocab=20, n_ctx=64, universal=True)
     assert flops_per_token(shared) == flops_per_token(cfg)  # compute counts every application
+
+
+def test_shape_names_between_the_family_rungs():
+    assert model_shape("L2-D32") == (2, 32, 4)  # a family name keeps the family's heads
+    assert model_shape("L2-D24") == (2, 24, 2)  # heads of ~16 dimensions, at least 2
+    assert model_shape("L3-D48") == (3, 48, 3)
+    assert model_shape("L1-D12-H3") == (1, 12, 3)
+    cfg = model_config("L2-D24", d_vocab=10, n_ctx=16)
+    assert (cfg.n_layers, cfg.d_model, cfg.d_head, cfg.name) == (2, 24, 12, "L2-D24")
+    for bad in ("L0-D8", "L2-D", "l2-d24", "L2-D24-H5", "L2-D24 "):
+        with pytest.raises(ValueError, match="unknown model size|divisible by n_heads"):
+            model_config(bad, 10, 10)
 
 
 def test_bad_config_raises():
