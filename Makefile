@@ -19,8 +19,9 @@ demo: $(STAMP)
 
 # Two workers, one test file each at a time: most of the suite waits on processes starting (Ray,
 # MLflow, PostgreSQL), not on the CPU, so two files at once take about half the time on 2 cores.
+# Files go out heaviest first (tests/conftest.py), not in xdist's default order.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -39,7 +39,7 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
     for stale in out.glob("*.png"):  # a figure this sweep cannot draw must not survive from an older report
         stale.unlink()
     fits = {"sweep": sweep, "store": str(store), "code_version": sorted(set(runs["code_version"].dropna())),
-            "runs": sorted(runs["run_hash"]), "n_runs": len(runs),
+            "runs": sorted(runs["run_hash"]), "n_runs": len(runs), "bootstrap": n_boot,
             "status": runs["status"].value_counts().to_dict(), "not_fitted": {}}  # fmt: skip
     wide = eval_wide(curves) if len(curves) else pd.DataFrame()
     if wide.empty or "exact" not in wide or "loss" not in wide:

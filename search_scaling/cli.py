@@ -501,6 +501,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Copy one sweep's runs and curves into a compact store that `report --store` rebuilds from."""
+    from search_scaling.store import Stores
+    from search_scaling.store.export import export_sweep
+
+    done = export_sweep(Stores.locate(args.store, create=False), args.sweep, args.out)
+    print(f"exported {done['runs']} runs, {done['curve_rows']:,} curve rows ({done['bytes'] / 1e6:.2f} MB) "
+          f"to {done['out']}")  # fmt: skip
+    return 0
+
+
 def _tuning_report(store: str, sweep: str, out: Path, args: argparse.Namespace) -> int:
     """The report of a hyperparameter search, from what `tune` saved beside the store."""
     import json
@@ -560,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
 COMMANDS = {"maze": cmd_maze, "train": cmd_train, "validate": cmd_validate, "sweep": cmd_sweep,
             "tune": cmd_tune, "submit": cmd_submit, "status": cmd_status, "demo": cmd_demo, "fit": cmd_fit,
             "transition": cmd_transition, "inspect": cmd_inspect, "report": cmd_report,
+            "export": cmd_export,
             "mlflow-sync": cmd_mlflow_sync, "ui": cmd_ui}  # fmt: skip
 
 

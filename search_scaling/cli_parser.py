@@ -21,6 +21,7 @@ STORE_FLAGS = {
     "validate": ("store",),  # read only where an init_from selector names another sweep's cells
     "status": ("store", "ledger"),
     "inspect": ("store",),
+    "export": ("store",),
     "mlflow-sync": ("store", "tracking"),
     "ui": ("store", "tracking"),
 }
@@ -232,6 +233,10 @@ def _stores_and_views(sub) -> None:
         "--tracking-uri", metavar="URI", help="MLflow to log the report to (default: the sweep's own)"
     )
     p.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    p = _add(sub, "export", "copy one sweep's runs and curves into a compact store (no weights) to commit")
+    p.add_argument("sweep", help="sweep name (the spec's name:)")
+    p.add_argument("--out", required=True, help="the new store's folder (or URI); `report --store OUT` reads it")
+    add_store_args(p, "export")
     p = _add(sub, "mlflow-sync", "backfill MLflow from the Parquet store")
     p.add_argument("--sweep", help="only this sweep (default: every sweep in the store)")
     add_store_args(p, "mlflow-sync")

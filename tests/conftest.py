@@ -11,7 +11,48 @@ import pytest
 
 from tests.postgres import HOW_TO_ENABLE, PostgresServer
 
+# One torch thread per test process (and, through the environment, per CLI, sweep and Ray worker it
+# starts): `make test` runs two workers on two cores, and two threads each made every training test
+# wait on the other worker's threads (a 150-step run: 3 s on one thread, 56 s on two while the
+# other core was busy).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+# Heaviest files first (`pytest --durations`): loadfile hands files to the two workers in this order
+# (the Makefile turns off xdist's default order, most tests first, which left the cluster test to
+# run last while the other worker sat idle).
+HEAVY_FIRST = (
+    "tests/integration/test_sweep_cluster.py",
+    "tests/integration/test_report.py",
+    "tests/unit/training/test_training.py",
+    "tests/integration/test_tune.py",
+    "tests/integration/test_sweep_kills.py",
+    "tests/integration/test_sweep_local.py",
+    "tests/integration/test_store_faults.py",
+    "tests/integration/test_sweep_faults.py",
+    "tests/integration/test_claims.py",
+    "tests/integration/test_store_hardening.py",
+    "tests/unit/training/test_pack.py",
+    "tests/unit/analysis/test_fits.py",
+)
+
 _names = itertools.count()
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
+    root = Path(__file__).parent.parent
+    if missing := [path for path in HEAVY_FIRST if not (root / path).exists()]:
+        raise pytest.UsageError(f"tests/conftest.py HEAVY_FIRST names missing files: {missing}")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: others keep order
+
+
 # Every Ray a test starts is its own local one: a plain `ray.init()` would join a cluster that `ray start`
 # left registered on this machine (another test's, running in parallel, or a user's).
 os.environ.setdefault("RAY_ADDRESS", "local")

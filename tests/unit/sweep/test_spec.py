@@ -21,6 +21,7 @@ EXPECTED_CELLS = {
     "smoke.tuned.yaml": 18,
     "path_star.yaml": 8,
     "graph_search.yaml": 2,
+    "maze_cpu.yaml": 84,
 }
 
 
