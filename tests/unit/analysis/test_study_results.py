@@ -1,7 +1,7 @@
 """The committed study (`sweeps/results/maze_cpu`, issue 20) rebuilds from its committed export.
 
-`search-scaling report maze_cpu --store sweeps/results/maze_cpu/store --no-mlflow` redoes all of it
-(figures and the bootstrap, about a minute). This test redoes every fit without drawing and with few
+`search-scaling report maze_cpu --store sweeps/results/maze_cpu/store --out sweeps/results/maze_cpu/report
+--no-mlflow` redoes all of it (figures and the bootstrap, a few minutes). This test redoes every fit without drawing and with few
 resamples, and checks every number of the committed fits.json that does not depend on the resamples
 (intervals, and what is read off them, are the only ones left out)."""
 
@@ -35,7 +35,7 @@ def resampled(path) -> bool:
 
 
 def test_the_committed_study_rebuilds_into_its_fits(tmp_path, monkeypatch):
-    committed = json.loads((RESULTS / "fits.json").read_text())
+    committed = json.loads((RESULTS / "report" / "fits.json").read_text())
     monkeypatch.setattr(Figure, "savefig", lambda self, fname, *a, **k: Path(fname).write_bytes(b""))
     rebuilt = json.loads(json.dumps(build_report(str(RESULTS / "store"), "maze_cpu", tmp_path, n_boot=5),
                                     default=str))  # fmt: skip
