@@ -235,7 +235,8 @@ def _stores_and_views(sub) -> None:
     p.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
     p = _add(sub, "export", "copy one sweep's runs and curves into a compact store (no weights) to commit")
     p.add_argument("sweep", help="sweep name (the spec's name:)")
-    p.add_argument("--out", required=True, help="the new store's folder (or URI); `report --store OUT` reads it")
+    p.add_argument("--out", required=True,
+                   help="the new store's folder (or URI); `report --store OUT` reads it")  # fmt: skip
     add_store_args(p, "export")
     p = _add(sub, "mlflow-sync", "backfill MLflow from the Parquet store")
     p.add_argument("--sweep", help="only this sweep (default: every sweep in the store)")

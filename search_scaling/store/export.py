@@ -21,7 +21,8 @@ def export_sweep(store: str, sweep: str, out: str | Path) -> dict:
     Runs that have no curve yet (never started) are exported too: the report counts them."""
     source, dest = ParquetStore(store), ParquetStore(str(out))
     if source.local and dest.local and Path(dest.root).is_relative_to(source.root):
-        raise ValueError(f"export: --out {str(out)!r} lies inside the store {store!r}; name a folder outside it")
+        raise ValueError(f"export: --out {str(out)!r} lies inside the store {store!r}; name a folder "
+                         "outside it")  # fmt: skip
     runs = source.runs(sweep)
     if runs.empty:
         raise ValueError(f"export: store {store!r} has no runs of sweep {sweep!r}")

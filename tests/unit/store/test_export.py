@@ -10,7 +10,6 @@ from search_scaling.cli import main
 from search_scaling.store import ParquetStore
 from search_scaling.store.export import export_sweep
 from search_scaling.store.schema import VERSION_KEY, file_version
-
 from tests.unit.store.test_parquet import rows, run_row
 
 
