@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.fs as pafs
 
 from search_scaling.store.parquet import PART, ParquetStore
 from search_scaling.store.schema import CURVES_SCHEMA, RUNS_SCHEMA
@@ -41,11 +41,9 @@ def _write(dest: ParquetStore, table: str, sweep: str, run_hash: str, name: str,
            schema: pa.Schema) -> int:  # fmt: skip
     """One file of one run, replacing whatever an earlier export left in that run's folder."""
     directory = dest._dir(table, sweep, run_hash)
-    for old in dest.fs.get_file_info(pa.fs.FileSelector(directory, allow_not_found=True)):
+    for old in dest.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True)):
         dest.fs.delete_file(old.path)
     data = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
     data = data.replace_schema_metadata(schema.metadata)  # the store's version key, not pandas' notes
-    dest.fs.create_dir(directory, recursive=True)
-    path = f"{directory}/{name}"
-    pq.write_table(data, path, filesystem=dest.fs, compression="zstd")
+    path = dest._write(data, directory, name, tag="export", compression="zstd")
     return dest.fs.get_file_info(path).size

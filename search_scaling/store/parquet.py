@@ -64,15 +64,17 @@ class ParquetStore:
         table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
         return self._write(table, self._dir("runs", sweep_id, run_hash), "run.parquet", tag)
 
-    def _write(self, table: pa.Table, directory: str, name: str, tag: str = "") -> str:
+    def _write(
+        self, table: pa.Table, directory: str, name: str, tag: str = "", compression: str = "snappy"
+    ) -> str:
         self.fs.create_dir(directory, recursive=True)
         final = f"{directory}/{name}"
         if not self.local:
-            pq.write_table(table, final, filesystem=self.fs)
+            pq.write_table(table, final, filesystem=self.fs, compression=compression)
             return final
         tmp = f"{directory}/.{name}.{tag}-{uuid.uuid4().hex}.tmp"
         try:
-            pq.write_table(table, tmp, filesystem=self.fs)
+            pq.write_table(table, tmp, filesystem=self.fs, compression=compression)
             self.fs.move(tmp, final)  # rename(2): readers see the old file or the new one, never half
         except BaseException:  # Ctrl-C or a failed write: leave no temporary behind
             _remove_quietly(self.fs, tmp)
