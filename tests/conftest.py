@@ -18,13 +18,12 @@ from tests.postgres import HOW_TO_ENABLE, PostgresServer
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-# Heaviest files first (`pytest --durations`): loadfile hands files to the two workers in this order
-# (the Makefile turns off xdist's default order, most tests first, which left the cluster test to
-# run last while the other worker sat idle).
+# Heaviest files first (`pytest --durations`, one thread per worker): loadfile hands files to the two
+# workers in this order (the Makefile turns off xdist's default order, most tests first, which left
+# the cluster test to run last while the other worker sat idle).
 HEAVY_FIRST = (
     "tests/integration/test_sweep_cluster.py",
     "tests/integration/test_report.py",
-    "tests/unit/training/test_training.py",
     "tests/integration/test_tune.py",
     "tests/integration/test_sweep_kills.py",
     "tests/integration/test_sweep_local.py",
@@ -32,6 +31,7 @@ HEAVY_FIRST = (
     "tests/integration/test_sweep_faults.py",
     "tests/integration/test_claims.py",
     "tests/integration/test_store_hardening.py",
+    "tests/unit/training/test_training.py",  # heavy only while two torch threads per worker fought
     "tests/unit/training/test_pack.py",
     "tests/unit/analysis/test_fits.py",
 )
