@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from search_scaling.sweep.spec import parse_sweep
 from tests.integration.sweeps import curves_complete, spec
 from tests.postgres import free_port
 from tests.ray_processes import kill_cluster
+from tests.servers import start
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]
@@ -42,7 +44,11 @@ class TwoNodeCluster:
         self.port, dash = free_port(), free_port()
         self.address = f"http://127.0.0.1:{dash}"
         # Ray 2.59+ starts clusters with token auth; clients send the token only with RAY_AUTH_MODE=token.
-        self.env = {**os.environ, "PATH": _path(), "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token", **env}
+        # `ray start` never makes a token (only `ray.init()` does, in ~/.ray/auth_token): on a fresh
+        # machine the head failed unless another test's `ray.init()` had happened to run first. The
+        # cluster gets its own, as KubeRay gives every pod the Secret's token.
+        token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        self.env = {**os.environ, "PATH": _path(), "RAY_ADDRESS": "", **token, **env}
         self.head = ["ray", "start", "--head", f"--port={self.port}", "--num-cpus=1",
                      "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
                      "--disable-usage-stats"]  # fmt: skip
@@ -55,12 +61,23 @@ class TwoNodeCluster:
         ]
 
     def __enter__(self):
-        subprocess.run(self.head, check=True, capture_output=True, env=self.env, timeout=120)
-        subprocess.run(self.worker, check=True, capture_output=True, env=self.env, timeout=120)
+        try:
+            start(self.head, "the Ray head node", logs=_ray_logs, env=self.env, timeout=120)
+            start(self.worker, "the second Ray node", logs=_ray_logs, env=self.env, timeout=120)
+        except BaseException:
+            kill_cluster(self.port)  # a head that started must not outlive a failed second node
+            raise
         return self
 
     def __exit__(self, *exc):
         kill_cluster(self.port)  # this cluster only: `ray stop` would end every Ray on the machine
+
+
+def _ray_logs() -> list[Path]:
+    """The newest Ray session's GCS and raylet logs: where a node that would not start says why."""
+    sessions = sorted(Path("/tmp/ray").glob("session_2*"), key=lambda p: p.stat().st_mtime)
+    logs = sessions[-1] / "logs" if sessions else Path("/tmp/ray/session_latest/logs")
+    return [logs / name for name in ("gcs_server.err", "gcs_server.out", "raylet.err", "raylet.out")]
 
 
 def _submit(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
