@@ -8,7 +8,7 @@ import numpy as np
 
 from search_scaling.tasks.base import Task, TaskBatch, answer_span
 from search_scaling.tasks.maze import formats
-from search_scaling.tasks.maze.batch import generate
+from search_scaling.tasks.maze.batch import MazeBatch, generate
 from search_scaling.tasks.maze.config import GRID_MAX, MazeConfig
 from search_scaling.tasks.maze.decisions import TOKEN_GROUPS, answer_kinds, count_decisions
 from search_scaling.tasks.maze.formats import decode_cells
@@ -65,7 +65,14 @@ class MazeTask(Task):
         return MazeConfig(grid_n=grid_n, **options)
 
     def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
-        batch = generate(self.config(k), n, rng)
+        return self.from_mazes(generate(self.config(k), n, rng), size)
+
+    def from_mazes(self, batch: MazeBatch, size: int | None = None) -> TaskBatch:
+        """The task's examples of given mazes (a `MazeBatch`, e.g. `mazes_to_batch` of hand-made
+        ones), written in its tokenization for models of grids up to ``size`` (default: theirs)."""
+        k = batch.config.grid_n
+        size = k if size is None else size
+        n = len(batch)
         tokens = formats.encode(self.tokenization, batch, size).astype(np.int64)
         start = np.argmax(tokens == PATH_START, axis=1) + 1
         end = np.argmax(tokens == PATH_END, axis=1) + 1
