@@ -51,3 +51,22 @@ def test_a_few_steps_train_end_to_end_with_metrics_and_measures(tmp_path, tokeni
     )
     probes = {r["metric"] for r in result.rows if r["split"] == "probe"}
     assert {"wall_probe_best", "adj_attn_max", "target_attn_max", "lens_decision_L0"} <= probes
+
+
+@pytest.mark.parametrize("tokenization", ["aotp_ctt", "grid"])
+def test_loader_and_inspect_read_the_format(tmp_path, tokenization):
+    import search_scaling
+    from search_scaling.loader import inspect_example
+    from search_scaling.store import Stores, record_run
+
+    stores = Stores.resolve(str(tmp_path / "store"))
+    spec = RunSpec(**dict(PLAIN, steps=4), eval_points=2, eval_examples=16, keep_checkpoints="final",
+                   task_options={"tokenization": tokenization})  # fmt: skip
+    record_run(spec, stores)
+    loaded = search_scaling.load_run(stores.root, spec.run_hash)
+    assert loaded.task.tokenization == tokenization and loaded.step == 4
+    text = inspect_example(loaded, 0)
+    prompt, true = (line for line in text.splitlines() if line.startswith(("prompt:", "true:")))
+    assert ("( " in prompt) == (tokenization == "aotp_ctt") and ("{" in prompt) == (tokenization == "grid")
+    assert true.rstrip().endswith("<PATH_END>") and "true path" in text and "predicted path" in text
+    assert text.count("X") >= 2  # the true path drawn from the format's own coordinates
