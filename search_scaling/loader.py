@@ -95,20 +95,21 @@ def inspect_example(loaded: LoadedRun, i: int = 0, eval_set: str | None = None) 
              f"model:   {words(got[0])}",
              f"right:   {'yes' if scores['exact'][0] == 1 else 'no'}  ({shown})"]  # fmt: skip
     if "moves" in batch.extras:
-        lines += ["", draw_paths(batch, i, got[0])]
+        lines += ["", draw_paths(batch, i, got[0], getattr(task, "tokenization", "aotp"))]
     return "\n".join(lines)
 
 
-def draw_paths(batch: TaskBatch, i: int, completion: np.ndarray) -> str:
+def draw_paths(batch: TaskBatch, i: int, completion: np.ndarray, tokenization: str = "aotp") -> str:
     """The maze of example ``i`` twice, side by side: the true path (``X``) and the predicted one
-    (``o``; a cell off the grid or a jump through a wall leaves a gap). ``S`` origin, ``E`` target."""
+    (``o``; a cell off the grid or a jump through a wall leaves a gap). ``S`` origin, ``E`` target.
+    ``tokenization``: how the answer writes its cells (`tasks.maze.formats`)."""
     from search_scaling.tasks.base import answer_span
     from search_scaling.tasks.maze.task import decode_cells
 
     size = batch.extras["moves"].shape[1]
     width = len(completion)
-    true_rc, true_n = decode_cells(answer_span(_one(batch, i), width)[0], size)[:2]
-    pred_rc, pred_n = decode_cells(completion[None, :], size)[:2]
+    true_rc, true_n = decode_cells(answer_span(_one(batch, i), width)[0], size, tokenization)[:2]
+    pred_rc, pred_n = decode_cells(completion[None, :], size, tokenization)[:2]
     k = int(batch.size[i])
     left = _draw(batch.extras["moves"][i], k, true_rc[0, : true_n[0]], "X", batch, i)
     right = _draw(batch.extras["moves"][i], k, pred_rc[0, : pred_n[0]], "o", batch, i)

@@ -28,8 +28,8 @@ PROBE_EXAMPLES = 256
 PROBE_DOMAIN = 0x9B0E  # the probe set's stream, disjoint from the held-out set's (data.EVAL_DOMAIN)
 
 MEASURES: dict[str, Callable] = {
-    "maze": lambda model, task, batch: maze_measures(model, batch),
-    "maze_target": lambda model, task, batch: maze_measures(model, batch),
+    "maze": lambda model, task, batch: maze_measures(model, batch, task.tokenization),
+    "maze_target": lambda model, task, batch: maze_measures(model, batch, task.tokenization),
     "parity": lambda model, task, batch: iteration_measures(model, batch, task.cot),
     "binary_copy": lambda model, task, batch: iteration_measures(model, batch, task.cot),
     "polynomial": lambda model, task, batch: iteration_measures(model, batch, task.cot),

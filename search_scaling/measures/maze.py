@@ -14,6 +14,12 @@
   outside the adjacency list (maze: the <TARGET_START> block; maze_target: the target's label entry).
 ``adj_attn_max`` / ``target_attn_max``: the head that does it most. Multi-episode prompts
 (maze_target's retarget) are measured on the query episode, the one after the last <ADJLIST_START>.
+
+Every tokenization (`formats`) is measured alike, by cell rather than by token: the "current cell"
+of a path position is the last coordinate completed at or before it; an adjacency entry holds its
+two cells (``aotp_ctt``: 12 tokens, ``( r , c ) <--> ( r , c ) ;``), a ``grid`` wall token the cell
+at its raster position; a CTT coordinate counts with all five of its tokens. <PATH_START> ends the
+prompt in every format, so the wall probes read the same position.
 """
 
 from __future__ import annotations
@@ -32,14 +38,16 @@ from search_scaling.measures.common import (
 from search_scaling.measures.probes import probe_balanced_accuracy
 from search_scaling.models.transformer import Transformer
 from search_scaling.tasks import TaskBatch
+from search_scaling.tasks.maze import formats
+from search_scaling.tasks.maze.config import GRID_MAX
 from search_scaling.tasks.maze.decisions import TOKEN_GROUPS
-from search_scaling.tasks.maze.tokens import ADJ_END, ADJ_START, coord_id
+from search_scaling.tasks.maze.tokens import ADJ_END, ADJ_START
 
 ATTENTION_EXAMPLES = 64
 
 
 @torch.no_grad()
-def maze_measures(model: Transformer, batch: TaskBatch) -> dict[str, float]:
+def maze_measures(model: Transformer, batch: TaskBatch, tokenization: str = formats.DEFAULT) -> dict:
     """Probes and lens on the whole probe set (one forward pass with fused attention), attention
     scores on its first `ATTENTION_EXAMPLES` (explicit patterns cost T^2 per head and layer; a
     mean over every path position of 64 mazes is already steady)."""
@@ -47,8 +55,9 @@ def maze_measures(model: Transformer, batch: TaskBatch) -> dict[str, float]:
     attention = slice(0, ATTENTION_EXAMPLES)
     queries = query_kinds(batch)[attention] > 0
     tokens, prompt_len = batch.tokens[attention], batch.prompt_len[attention]
-    keys = {"adj_attn": adjacency_keys(tokens, prompt_len),
-            "target_attn": target_keys(tokens, prompt_len, batch.extras["target_rc"][attention])}  # fmt: skip
+    target_rc = batch.extras["target_rc"][attention]
+    keys = {"adj_attn": adjacency_keys(tokens, prompt_len, tokenization),
+            "target_attn": target_keys(tokens, prompt_len, target_rc, tokenization)}  # fmt: skip
     out.update(attention_scores(model, tokens, queries, keys))
     return out
 
@@ -114,30 +123,53 @@ def _episode(tokens: np.ndarray, prompt_len: np.ndarray) -> tuple[np.ndarray, np
     return start, np.argmax(after, axis=1)
 
 
-def adjacency_keys(tokens: np.ndarray, prompt_len: np.ndarray) -> np.ndarray:
-    """bool[n, T, T]: for a query at position t, the positions of every adjacency-list entry
-    ``(a) <--> (b) ;`` with a or b equal to the token at t."""
+def adjacency_keys(tokens: np.ndarray, prompt_len: np.ndarray, tokenization: str = formats.DEFAULT):
+    """bool[n, T, T]: for a query at answer position t, the positions of every entry of the query
+    episode's maze block that holds the current cell (an adjacency entry ``(a) <--> (b) ;`` with a
+    or b the cell; in ``grid``, the cell's own wall token)."""
     start, end = _episode(tokens, prompt_len)
     n, width = tokens.shape
     pos = np.arange(width)[None, :]
     inside = (pos > start[:, None]) & (pos < end[:, None])
-    entry = np.where(inside, (pos - start[:, None] - 1) // 4, -1)  # [n, T]: entry of each position
-    n_entries = int(entry.max()) + 1
-    first = start[:, None] + 1 + 4 * np.arange(n_entries)[None, :]  # [n, E]: each entry's first cell
-    cell_a = np.take_along_axis(tokens, np.clip(first, 0, width - 1), axis=1)  # [n, E]
-    cell_b = np.take_along_axis(tokens, np.clip(first + 2, 0, width - 1), axis=1)
-    current = tokens[:, :, None]  # [n, Tq, 1]
-    incident = (cell_a[:, None, :] == current) | (cell_b[:, None, :] == current)
-    incident &= (first < end[:, None])[:, None, :]  # [n, Tq, E]
-    rows, queries = np.arange(n)[:, None, None], np.arange(width)[None, :, None]
-    keys = incident[rows, queries, np.maximum(entry, 0)[:, None, :]]  # [n, Tq, Tk]: key's entry incident?
-    return keys & (entry >= 0)[:, None, :]
+    cell_a, cell_b = _block_cells(tokens, tokenization, start, end)  # [n, T] each, -1 outside
+    current = _current_cells(tokens, tokenization)
+    current = np.where(pos >= prompt_len[:, None], current, -1)[:, :, None]  # [n, Tq, 1]
+    keys = (cell_a[:, None, :] == current) | (cell_b[:, None, :] == current)  # [n, Tq, Tk]
+    return keys & (current >= 0) & inside[:, None, :]
 
 
-def target_keys(tokens: np.ndarray, prompt_len: np.ndarray, target_rc: np.ndarray) -> np.ndarray:
-    """bool[n, T]: the query episode's prompt positions after its adjacency list that hold the
-    target cell's coordinate token."""
+def _block_cells(tokens: np.ndarray, tokenization: str, start: np.ndarray, end: np.ndarray):
+    """The cells each maze-block position belongs to: (a, b) int[n, T] cell keys. An adjacency
+    entry spans 2w + 2 tokens (w tokens a coordinate) with its cells at offsets 0 and w + 1."""
+    n, width = tokens.shape
+    pos = np.arange(width)[None, :]
+    if tokenization == "grid":
+        k = np.round(np.sqrt(np.maximum(end - start - 1, 0))).astype(int)[:, None]  # wall tokens: k^2
+        r, c = np.divmod(pos - start[:, None] - 1, np.maximum(k, 1))
+        key = formats.cell_key(np.stack([r, c], axis=-1))
+        return key, key
+    cells, _ = formats.token_cells(tokens, tokenization, GRID_MAX)
+    w = formats.cell_width(tokenization)
+    first = start[:, None] + 1 + (pos - start[:, None] - 1) // (2 * w + 2) * (2 * w + 2)
+    take = lambda at: np.take_along_axis(cells, np.clip(at, 0, width - 1), axis=1)  # noqa: E731
+    return take(first), take(first + w + 1)
+
+
+def _current_cells(tokens: np.ndarray, tokenization: str) -> np.ndarray:
+    """int[n, T]: the key of the last cell whose coordinate is complete at each position, -1 before
+    any (for a path position, the cell the walker stands on while it writes the next one)."""
+    cells, last = formats.token_cells(tokens, tokenization, GRID_MAX)
+    pos = np.arange(tokens.shape[1])[None, :]
+    latest = np.maximum.accumulate(np.where(last, pos, -1), axis=1)
+    return np.where(latest >= 0, np.take_along_axis(cells, np.maximum(latest, 0), axis=1), -1)
+
+
+def target_keys(tokens: np.ndarray, prompt_len: np.ndarray, target_rc: np.ndarray,
+                tokenization: str = formats.DEFAULT) -> np.ndarray:  # fmt: skip
+    """bool[n, T]: the query episode's prompt positions after its maze block that write the target
+    cell's coordinate."""
     _, end = _episode(tokens, prompt_len)
     pos = np.arange(tokens.shape[1])[None, :]
-    target = coord_id(target_rc[:, 0], target_rc[:, 1])[:, None]
-    return (tokens == target) & (pos > end[:, None]) & (pos < prompt_len[:, None])
+    cells, _ = formats.token_cells(tokens, tokenization, GRID_MAX)
+    target = formats.cell_key(target_rc)[:, None]
+    return (cells == target) & (pos > end[:, None]) & (pos < prompt_len[:, None])

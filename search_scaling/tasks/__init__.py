@@ -38,6 +38,25 @@ def get_task(name: str, **options) -> Task:
         raise ValueError(f"task {name!r}: bad option ({err})") from None
 
 
+def canonical_options(name: str, options):
+    """``options`` without format options at their default (`Task.format_defaults`), so a spec that
+    spells out a default has the identity of one that leaves it out; anything else as given."""
+    _register_late()
+    if not isinstance(name, str) or name not in TASKS or not isinstance(options, dict):
+        return options  # the spec's own checks name what is wrong
+    defaults = TASKS[name].format_defaults
+    return {k: v for k, v in options.items() if not (k in defaults and v == defaults[k])}
+
+
+def data_options(name: str, options):
+    """The options that choose the examples: ``options`` without format options, so a data seed
+    (training stream, held-out set) is the same for every way of writing the examples."""
+    _register_late()
+    if not isinstance(name, str) or name not in TASKS or not isinstance(options, dict):
+        return options
+    return {k: v for k, v in options.items() if k not in TASKS[name].format_defaults}
+
+
 def _register_late() -> None:
     if "maze_target" not in TASKS:
         from search_scaling.tasks.maze.target import MazeTarget
@@ -45,4 +64,4 @@ def _register_late() -> None:
         TASKS["maze_target"] = MazeTarget
 
 
-__all__ = ["LOSS_MODES", "TASKS", "Task", "TaskBatch", "get_task"]
+__all__ = ["LOSS_MODES", "TASKS", "Task", "TaskBatch", "canonical_options", "data_options", "get_task"]

@@ -15,7 +15,12 @@ Conventions every task follows:
   offset from ``prompt_len`` with a code; code ``i + 1`` is ``task.token_groups[i]`` and 0 is no
   group. The evaluator reports teacher-forced ``<group>_loss`` / ``<group>_acc`` for each.
 - Strata (optional): ``task.stratum = (prefix, extras key)``; ``score`` adds ``exact_<prefix>_<k>``
-  for each value k of ``extras[key]`` (exact accuracy within the stratum).
+  for each value k of ``extras[key]`` (exact accuracy within the stratum); ``task.extra_strata``
+  holds further (prefix, key) pairs scored the same way (mazes: detour beside decisions).
+- Format options (optional): ``task.format_defaults`` maps options that change how examples are
+  written, not which examples are drawn (maze ``tokenization``), to their defaults. A run's options
+  drop them at their default (`canonical_options`: runs recorded before the option keep their
+  hash) and data seeds ignore them (`data_options`: every format sees the same examples).
 - Summary metrics (optional): ``summary_metrics(metrics)`` derives metrics from the aggregated ones
   (e.g. a difference of two token-group accuracies); the evaluator adds them last.
 - Model inputs (optional): ``TaskBatch.inputs`` is what the model reads where it differs from the
@@ -90,6 +95,8 @@ class Task:
     pad_id: int = 0
     token_groups: tuple[str, ...] = ()
     stratum: tuple[str, str] | None = None
+    extra_strata: tuple[tuple[str, str], ...] = ()
+    format_defaults: dict = {}
 
     def __init__(self, sampling: str | None = None):
         self.sampling = sampling or self.default_sampling
@@ -155,8 +162,8 @@ class Task:
             "token_acc": ((got == want) & valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1),
         }
         metrics.update(self._score_extra(batch, completions))
-        if self.stratum is not None:
-            metrics.update(stratified(metrics["exact"], batch.extras[self.stratum[1]], self.stratum[0]))
+        for prefix, key in ((self.stratum,) if self.stratum else ()) + self.extra_strata:
+            metrics.update(stratified(metrics["exact"], batch.extras[key], prefix))
         return metrics
 
     def _score_extra(self, batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 
 from search_scaling.models import ModelConfig, model_config
-from search_scaling.tasks import LOSS_MODES, Task, get_task
+from search_scaling.tasks import LOSS_MODES, Task, canonical_options, data_options, get_task
 from search_scaling.tasks.base import SIZE_SAMPLING
 from search_scaling.training import evalsets, transfer
 
@@ -81,6 +81,8 @@ class RunSpec:
     sweep: str = ""
 
     def __post_init__(self) -> None:
+        # a format option at its default (maze tokenization: aotp) is not part of the identity
+        object.__setattr__(self, "task_options", canonical_options(self.task, self.task_options))
         problems = list(_field_problems(self))
         if problems:
             raise ValueError("invalid run spec: " + "; ".join(problems))
@@ -113,9 +115,11 @@ class RunSpec:
         """A 63-bit seed for ``purpose``. ``data_only`` seeds depend on the task, its size and the
         seed but not on the model or optimiser, so every model size of a cell sees the same data."""
         keys = ("task", "task_options", "size", "seed", "train_sampling") if data_only else None
-        if data_only and self.train_options:
+        if data_only and data_options(self.task, self.train_options):
             keys += ("train_options",)
         values = self.hashed_fields() if keys is None else {k: getattr(self, k) for k in keys}
+        if data_only:  # the same examples however they are written (format options left out)
+            values.update({k: data_options(self.task, values[k]) for k in keys if k.endswith("_options")})
         return _seed({"purpose": purpose, **values})
 
     # -- resolved objects --------------------------------------------------------------------------
@@ -173,8 +177,9 @@ class RunSpec:
 
 
 def held_out_seed(task: str, options: dict, size: int) -> int:
-    """The seed of a held-out set (a run's own, or a named one): task, options and size only."""
-    return _seed({"purpose": "eval", "task": task, "options": options, "size": size})
+    """The seed of a held-out set (a run's own, or a named one): task, options (less format
+    options: every tokenization is scored on the same mazes) and size only."""
+    return _seed({"purpose": "eval", "task": task, "options": data_options(task, options), "size": size})
 
 
 def _seed(values: dict) -> int:

@@ -1,4 +1,5 @@
 """Maze path-finding: generation, solving, AOTP tokenization (maze-dataset compatible), caching.
+Other tokenizations of the same mazes (coordinate tuples, a wall-pattern grid): `formats`.
 
 Public API::
 

@@ -161,6 +161,28 @@ def _steps_between(conn, origin, target) -> np.ndarray:
     return dist[np.arange(len(origin)), origin]
 
 
+def mazes_to_batch(mazes: list, config: MazeConfig | None = None) -> MazeBatch:
+    """Given solved mazes (`SolvedMaze`, one grid size) as a `MazeBatch` with sorted AOTP tokens;
+    ``config`` defaults to the grid size's default distribution (it only names the grid here)."""
+    from search_scaling.tasks.maze.lattice import conn_from_edges
+
+    n = mazes[0].grid_n
+    if any(m.grid_n != n for m in mazes):
+        raise ValueError("mazes_to_batch: every maze must have the same grid_n")
+    cell = lambda rc: rc[0] * n + rc[1]  # noqa: E731
+    conn = np.concatenate([conn_from_edges(n, np.array([[cell(a) for a, _ in m.edges]]).reshape(1, -1),
+                                           np.array([[cell(b) for _, b in m.edges]]).reshape(1, -1))
+                           for m in mazes])  # fmt: skip
+    path_len = np.array([len(m.path) for m in mazes])
+    paths = np.full((len(mazes), int(path_len.max())), -1, dtype=np.int64)
+    for i, m in enumerate(mazes):
+        paths[i, : len(m.path)] = [cell(p) for p in m.path]
+    origin = np.array([cell(m.origin) for m in mazes])
+    target = np.array([cell(m.target) for m in mazes])
+    tokens = encode_batch(conn, origin, target, paths, path_len, None)
+    return MazeBatch(config or MazeConfig(grid_n=n), conn, origin, target, paths, path_len, tokens)
+
+
 def concat(batches: list[MazeBatch]) -> MazeBatch:
     """Join batches of one config, padding paths (-1) and tokens (<PADDING>) to a common width."""
     if len(batches) == 1:

@@ -22,6 +22,8 @@ ending on shape k / colour k, from which a report reads the rule T' the model ac
 ``reached_nearest`` is the episode's own goal (the nearest cell matching the rule of its variant).
 
 Vocabulary: the maze vocabulary for the grid, then ``<LABELS_START> <LABELS_END> a0..a3 b0..b3``.
+``tokenization`` (aotp | aotp_ctt | grid, `formats`) writes the maze block and every coordinate as
+the maze task does; the label block keeps one ``<cell> a<shape> b<colour> ;`` entry per cell.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 
 from search_scaling import rng as rs
 from search_scaling.tasks.base import Task, TaskBatch
+from search_scaling.tasks.maze import formats
 from search_scaling.tasks.maze.config import GRID_MAX
 from search_scaling.tasks.maze.decisions import TOKEN_GROUPS
 from search_scaling.tasks.maze.generators import generate_walls
@@ -52,9 +55,7 @@ from search_scaling.tasks.maze.tokens import (
     PATH_END,
     PATH_START,
     adjacency_edges,
-    cell_ids,
     fill_edge_tokens,
-    vocabulary,
 )
 from search_scaling.tasks.options import int_option, number_option
 
@@ -80,6 +81,8 @@ class MazeTarget(Task):
     pad_id = PAD
     token_groups = TOKEN_GROUPS
     stratum = ("dec", "n_decisions")
+    extra_strata = (("detour", "detour"),)
+    format_defaults = {"tokenization": formats.DEFAULT}
 
     def __init__(
         self,
@@ -92,9 +95,11 @@ class MazeTarget(Task):
         p=0.3,
         n_demos=2,
         retarget="a1",
+        tokenization=formats.DEFAULT,
         **kw,
     ):
         super().__init__(**kw)
+        self.tokenization = formats.check_tokenization(self.name, tokenization)
         if variant not in VARIANTS:
             raise ValueError(f"maze_target.variant must be one of {list(VARIANTS)}, got {variant!r}")
         self.variant = variant
@@ -106,14 +111,15 @@ class MazeTarget(Task):
         self.n_demos = int_option(self.name, "n_demos", n_demos, 0)
 
     def vocabulary(self, size: int) -> list[str]:
-        return vocabulary(size) + EXTRA
+        return formats.vocabulary(self.tokenization, size) + EXTRA
 
     def max_len(self, size: int) -> int:
-        """Per episode: <ADJ_START> + 4 per open edge + the label block (4 per cell + 2) + 5 header
-        tokens + the path (at most n*n cells) + <PATH_END>."""
+        """Per episode: <ADJ_START> + the maze block + the label block (a coordinate and 3 tokens
+        per cell, + 2) + 4 header tokens and the origin + the path (at most n*n cells) + <PATH_END>."""
         episodes = 1 + (self.n_demos if self.variant == "retarget" else 0)
-        n = size
-        return episodes * (1 + 4 * 2 * n * (n - 1) + (4 * n * n + 2) + 5 + n * n + 1)
+        n, w = size, formats.cell_width(self.tokenization)
+        labels = (w + 3) * n * n + 2
+        return episodes * (1 + formats.maze_block_len(self.tokenization, n) + labels + 4 + w + w * n * n + 1)
 
     # -- generation ------------------------------------------------------------------------------
     def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
@@ -124,16 +130,16 @@ class MazeTarget(Task):
         query = np.arange(n) * episodes + episodes - 1
         parts = [seqs[i::episodes] for i in range(episodes)]  # demos first, then the query
         lengths = np.stack([ep["length"][i::episodes] for i in range(episodes)], axis=1)
-        tokens, offset = _join(parts, lengths)
-        start = offset + ep["path_start"][query]
-        end = offset + lengths[:, -1]
+        tokens = self._written(_join(parts, lengths)[0], size)
+        start, end = _answer_bounds(tokens)
         pos = np.arange(tokens.shape[1])[None, :]
         mask = (pos >= start[:, None]) & (pos < end[:, None])
         extras = {key: ep[key][query] for key in ("origin_rc", "target_rc", "proxy_rc", "labels", "avoided")}
         for key in ("labels", "avoided"):
             extras[key] = pad_to_grid(extras[key], size)
         extras["moves"] = pad_to_grid(ep["moves"][query], size)
-        extras.update(decision_extras(ep["moves"][query], ep["paths"][query], ep["path_len"][query], size))
+        extras.update(decision_extras(ep["moves"][query], ep["paths"][query], ep["path_len"][query], size,
+                                      self.tokenization))  # fmt: skip
         return TaskBatch(tokens.astype(np.int64), mask, start, end, np.full(n, k), extras)
 
     def encode_example(self, grid_n: int, edges, labels, origin, rule: str | None = None) -> list[int]:
@@ -159,13 +165,18 @@ class MazeTarget(Task):
             raise ValueError("maze_target: no unique nearest target cell is reachable from the origin")
         paths, length = shortest_paths(walk, o, goal)
         ep = _episode_arrays(conn, lab[None], avoided, o, goal, goal, paths, length, grid_n)
-        return _encode(self, ep, grid_n, grid_n)[0, : ep["length"][0]].astype(int).tolist()
+        tokens = self._written(_encode(self, ep, grid_n, grid_n)[:1, : ep["length"][0]], grid_n)
+        return [int(t) for t in tokens[0] if t != PAD]
+
+    def _written(self, tokens: np.ndarray, size: int) -> np.ndarray:
+        """Episodes are encoded with one token per coordinate (aotp or grid); CTT expands them."""
+        return formats.expand_to_ctt(tokens, size, len(EXTRA)) if self.tokenization == "aotp_ctt" else tokens
 
     # -- scoring ---------------------------------------------------------------------------------
     def _score_extra(self, batch: TaskBatch, completions: np.ndarray) -> dict[str, np.ndarray]:
-        metrics = score_paths(batch, completions)
+        metrics = score_paths(batch, completions, self.tokenization)
         size = batch.extras["moves"].shape[1]
-        rc, n_before, _ = decode_cells(completions, size)
+        rc, n_before, _ = decode_cells(completions, size, self.tokenization)
         rows = np.arange(len(rc))
         last = rc[rows, np.maximum(n_before - 1, 0)]
         safe = np.clip(last, 0, size - 1)
@@ -287,14 +298,12 @@ def _episode_arrays(conn, labels, avoided, origin, goal, proxy, paths, length, k
 
 
 def _encode(task: MazeTarget, ep: dict, k: int, size: int) -> np.ndarray:
-    """One episode per row (fills ep['length'] and ep['path_start']): int32[m, T]."""
+    """One episode per row, one token per coordinate (fills ep['length']): int32[m, T]."""
     m = len(ep["origin"])
-    ids = np.append(cell_ids(k), PAD)
-    a, b, n_edges = adjacency_edges(ep["conn"], None)
-    edges = np.empty((*a.shape, 4), dtype=ids.dtype)
-    fill_edge_tokens(edges, a, b, ids)
-    edges = edges.reshape(m, -1)
-    base = len(vocabulary(size))
+    written = "grid" if task.tokenization == "grid" else "aotp"
+    ids = np.append(formats.cell_ids(written, k), PAD)
+    edges, edge_keep = _maze_block(written, ep["conn"], ids)
+    base = len(formats.vocabulary(written, size))
     lab = np.stack(
         [
             np.broadcast_to(ids[:-1], (m, k * k)),
@@ -321,19 +330,38 @@ def _encode(task: MazeTarget, ep: dict, k: int, size: int) -> np.ndarray:
     parts = [np.full((m, 1), ADJ_START), edges, head, path, np.full((m, 1), PATH_END)]
     keep = [
         np.ones((m, 1), bool),
-        np.repeat(np.arange(a.shape[1]) < n_edges[:, None], 4, axis=1),
+        edge_keep,
         np.ones(head.shape, bool),
         np.arange(path.shape[1]) < ep["path_len"][:, None],
         np.ones((m, 1), bool),
     ]
     tokens, keep = np.concatenate(parts, axis=1), np.concatenate(keep, axis=1)
     ep["length"] = keep.sum(axis=1)
-    ep["path_start"] = 1 + 4 * n_edges + head.shape[1]
     out = np.full(tokens.shape, PAD, dtype=np.int32)
     dest = np.cumsum(keep, axis=1) - 1
     rows = np.broadcast_to(np.arange(m)[:, None], tokens.shape)
     out[rows[keep], dest[keep]] = tokens[keep]
     return out
+
+
+def _maze_block(written: str, conn: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens between <ADJLIST_START> and <ADJLIST_END>, and which of them are real:
+    the sorted adjacency list (4 per open wall) or one wall-pattern token per cell."""
+    if written == "grid":
+        walls = formats.wall_tokens(conn)
+        return walls, np.ones(walls.shape, bool)
+    a, b, n_edges = adjacency_edges(conn, None)
+    edges = np.empty((*a.shape, 4), dtype=ids.dtype)
+    fill_edge_tokens(edges, a, b, ids)
+    return edges.reshape(len(conn), -1), np.repeat(np.arange(a.shape[1]) < n_edges[:, None], 4, axis=1)
+
+
+def _answer_bounds(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first answer position, end of the answer) of the last episode of each row: after its
+    <PATH_START>, through its <PATH_END>."""
+    pos = np.arange(tokens.shape[1])[None, :]
+    start = np.where(tokens == PATH_START, pos, -1).max(axis=1) + 1
+    return start, np.where(tokens == PATH_END, pos, -1).max(axis=1) + 1
 
 
 def _join(parts: list[np.ndarray], lengths: np.ndarray):
