@@ -8,9 +8,11 @@ import math
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from analysis.budget import compute_to_target
 from search_scaling.training import RunSpec, train_one
 from search_scaling.training.pack_run import train_pack
 from search_scaling.training.stop import decide, plateaued
@@ -81,6 +83,8 @@ def test_a_run_stops_on_target_at_the_first_evaluation_that_reaches_it(unstopped
     assert max(r["step"] for r in result.rows) == want
     assert held_out(result, "loss") == {s: v for s, v in loss.items() if s <= want}  # same run until then
     assert unstopped.stop_reason == "budget" and unstopped.steps == 80
+    rows = pd.DataFrame(unstopped.rows).assign(run_hash="r")  # the analysis finds the same step
+    assert compute_to_target(rows, LOSS_TARGET, metric="loss").loc[0, "step"] == want
 
 
 def test_a_run_stops_on_plateau_where_the_log_step_window_shows_no_gain(unstopped, tmp_path):
