@@ -165,12 +165,12 @@ class RunTracker(L.Callback):
         if not np.isfinite(metrics["loss"]):
             self._diverge(trainer, step, metrics["loss"])
             return
-        reason = stop_rules.decide(self.spec.stop, self.state["rows"], step, self.warmup_steps)
-        if reason is not None:
-            self._stop(trainer, step, reason)
         if self.verbose:
             print(f"  step {step:6d}  tokens {self.state['tokens']:>11,}  loss {metrics['loss']:.4f}  "
                   f"exact {metrics.get('exact', float('nan')):.3f}  ({self._elapsed():.0f}s)")  # fmt: skip
+        reason = stop_rules.decide(self.spec.stop, self.state["rows"], step, self.warmup_steps)
+        if reason is not None:
+            self._stop(trainer, step, reason)
 
     def _measure(self, pl_module) -> dict[str, float]:
         """The held-out metrics now (a packed run's tracker takes them from the pack's evaluation)."""
