@@ -189,6 +189,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"\n{sweep.path}: {len(sweep.cells)} cells, total ~{total:.2e} training FLOPs")
     print(f"per trial {res.cpus:g} CPU, {res.gpus:g} GPU; at most {sweep.max_concurrent} at once; "
           f"{sweep.retries} retries")  # fmt: skip
+    for rule in dict.fromkeys(_stop_line(c.stop) for c in sweep.cells if c.stop):
+        print(f"stop (steps stay the cap): {rule}")
     if sweep.tune is not None:
         from search_scaling.sweep.tune import tune_groups
 
@@ -204,6 +206,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for line in short_budget_warnings(planned):
         print(line)
     return 0
+
+
+def _stop_line(stop: dict) -> str:
+    """A cell's stop rules as `validate` shows them: ``target exact >= 0.99; plateau loss ...``."""
+    from search_scaling.training.stop import higher_is_better
+
+    parts = []
+    if "target" in stop:
+        t = stop["target"]
+        parts.append(f"target {t['metric']} {'>=' if higher_is_better(t['metric']) else '<='} {t['value']:g}")
+    if "plateau" in stop:
+        p = stop["plateau"]
+        window = f"(s/{1 + p['patience']:g}, s]"
+        parts.append(f"plateau {p['metric']} (gain <= {p['min_delta']:g} over steps {window}, "
+                     f"from step {p['min_steps']})")  # fmt: skip
+    return "; ".join(parts)
 
 
 def _origin(sweep, cell) -> str:

@@ -252,10 +252,13 @@ class Mirror:
         self._call(self._log, run_id, tags=[RunTag(STEP_TAG, str(max(r["step"] for r in fresh)))])
         return len(fresh)
 
-    def finish(self, run_id: str, status: str, artifacts: dict | None = None):
-        """End a cell's run; its final numbers are the last points of its eval/* curves."""
+    def finish(self, run_id: str, status: str, artifacts: dict | None = None, tags: dict | None = None):
+        """End a cell's run; its final numbers are the last points of its eval/* curves. ``tags``:
+        more tags to set first (why and where it stopped: `recorder.stop_tags`)."""
         for name, text in (artifacts or {}).items():
             self._call("log_text", run_id, text, name)
+        for key, value in (tags or {}).items():
+            self._call("set_tag", run_id, key, value)
         self._call("set_tag", run_id, "search_scaling.status", status)
         self._call("set_terminated", run_id, STATUSES.get(status, "KILLED"))
 

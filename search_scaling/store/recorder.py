@@ -197,7 +197,7 @@ class Recorder:
         row = run_row(spec, scale, status, self.started, result)
         self.stores.parquet.write_run(self.sweep_id, spec.run_hash, row, self.tag)
         if self.mlflow_run:
-            self.mirror("finish", self.mlflow_run, status, {"spec.json": spec.to_json()})
+            self.mirror("finish", self.mlflow_run, status, {"spec.json": spec.to_json()}, stop_tags(result))
         self.stores.ledger.finish(spec.run_hash, status, attempt=self.attempt)
 
     def fail(self, spec, err: BaseException) -> None:
@@ -255,6 +255,16 @@ def mlflow_identity(spec, scale: dict) -> tuple[str, dict, dict, dict]:
     return name, params, tags, metrics
 
 
+def stop_tags(result) -> dict:
+    """MLflow tags of why and where a finished run stopped (a RunResult or a runs-table row; empty
+    for runs without a reason, e.g. rows written before stop rules existed)."""
+    reason = getattr(result, "stop_reason", None)
+    if not isinstance(reason, str):  # None, or NaN from a runs table read through pandas
+        return {}
+    step = result.stopped_step if hasattr(result, "stopped_step") else result.steps
+    return {"search_scaling.stop_reason": reason, "search_scaling.stopped_step": str(int(step))}
+
+
 def run_row(spec, scale: dict, status: str, started: dt.datetime, result=None,
             error: str | None = None) -> dict:  # fmt: skip
     cfg = spec.model_config
@@ -268,6 +278,8 @@ def run_row(spec, scale: dict, status: str, started: dt.datetime, result=None,
         "train_seconds": result.train_seconds if result else None,
         "final_json": json.dumps(result.final) if result else None, "spec_json": spec.to_json(),
         "code_version": code_version(), "error": error,
+        "stop_reason": getattr(result, "stop_reason", None),
+        "stopped_step": result.steps if getattr(result, "stop_reason", None) else None,
     }  # fmt: skip
 
 
@@ -328,5 +340,5 @@ def sync_mlflow(stores: Stores, sweep: str | None = None) -> dict[str, int]:
         curves = stores.parquet.curves(sweep=row.sweep_id, run_hash=row.run_hash, with_runs=False)
         logged[row.run_hash] = mirror.log_curves(run_id, curves.to_dict("records"))
         if row.status != "running":
-            mirror.finish(run_id, row.status, {"spec.json": spec.to_json()})
+            mirror.finish(run_id, row.status, {"spec.json": spec.to_json()}, stop_tags(row))
     return logged

@@ -23,13 +23,15 @@ Versions (``search_scaling.schema_version`` in each file's metadata):
 - 1: splits ``train`` and ``eval`` only.
 - 2: adds the ``eval:<name>`` splits and the ``weights`` table. The columns did not change, so a
   version-1 file reads as version 2 unchanged (`upgrade`); a file newer than this code is refused.
+- 3: adds the runs columns ``stop_reason`` and ``stopped_step`` (`search_scaling.training.stop`).
+  An older runs file reads with both null (the reader's schema fills columns a file lacks).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-STORE_SCHEMA_VERSION = 2
+STORE_SCHEMA_VERSION = 3
 VERSION_KEY = b"search_scaling.schema_version"
 PARTITION_KEYS = ("sweep_id", "run_hash")  # directory names, not columns inside the files
 
@@ -74,6 +76,10 @@ RUNS_SCHEMA = pa.schema(
         pa.field("spec_json", pa.string()),  # the resolved RunSpec
         pa.field("code_version", pa.string()),
         pa.field("error", pa.string()),  # why a failed run failed ("interrupted" for Ctrl-C); else null
+        # Why a finished run ended: target | plateau (its stop rules) | budget (its last step) | diverged;
+        # null while running, for failed and pruned runs, and in files older than version 3.
+        pa.field("stop_reason", pa.string()),
+        pa.field("stopped_step", pa.int64()),  # the step it ended at (== steps), null with stop_reason
     ],
     metadata={"search_scaling.schema_version": str(STORE_SCHEMA_VERSION)},
 )
@@ -86,7 +92,8 @@ def file_version(schema: pa.Schema) -> int:
 
 def upgrade(table: pa.Table, version: int, where: str = "store file") -> pa.Table:
     """Rows written under ``version`` as rows of the current version (version 1 -> 2: no column
-    changed, the named-set splits are new), or a ValueError for a file newer than this code."""
+    changed, the named-set splits are new; 2 -> 3: the new runs columns come back null, filled by
+    the reader's schema), or a ValueError for a file newer than this code."""
     if version > STORE_SCHEMA_VERSION:
         raise ValueError(f"{where} has store schema version {version}, newer than this code's "
                          f"{STORE_SCHEMA_VERSION}: upgrade search-scaling to read it")  # fmt: skip

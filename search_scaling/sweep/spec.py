@@ -9,6 +9,9 @@
     zip: {model: [...], lr: [...]}  # axes paired element-wise instead (replaces those axes)
     training: {batch_size: 64}      # fixed RunSpec fields for every cell
     budget: {steps: 2000}           # or tokens: N | tokens_per_param: k | flops: C (iso-FLOP)
+                                    # + stop: {target: {metric: exact, value: 0.99}, plateau: {metric:
+                                    # loss, patience: 1, min_delta: 0.001}}: end a cell early
+                                    # (search_scaling.training.stop); the budget stays the cap
     resources: {cpus: 1, gpus: 0}   # per trial; fractional GPUs pack several runs on one GPU
     max_concurrent: 2
     retries: 2
@@ -37,6 +40,7 @@ import yaml
 from search_scaling.sweep import sources
 from search_scaling.sweep.tune_spec import Tuned, TuneSpec, parse_tune, parse_tuned
 from search_scaling.tasks import get_task
+from search_scaling.training import stop as stop_rules
 from search_scaling.training.evalsets import canonical as canonical_evals
 from search_scaling.training.spec import RunSpec, field_problem
 
@@ -46,7 +50,8 @@ TOP_LEVEL = ("name", "description", "tasks", "models", "seeds", "grid", "zip", "
 BUDGETS = ("steps", "tokens", "tokens_per_param", "flops")
 INT_BUDGETS = ("steps", "tokens")
 AXIS_FIELDS = ("task", "size", "task_options", "model", "seed")  # set by tasks / models / seeds
-NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "sweep", "init_from")  # init_from: per task entry
+NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "stop", "sweep", "init_from")  # init_from: per task entry,
+# stop: in the budget
 TASK_KEYS = ("task", "sizes", "options", "evals", "init_from", "freeze")
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in NOT_TRAINING)
 SELECTOR = "_init_from_selector"  # an axis key that is not a RunSpec field (taken out in _expand)
@@ -164,6 +169,7 @@ def parse_sweep(raw, path: str = "<sweep>", lookup=None) -> SweepSpec:
     # a size cannot take, ...) are reported in the same pass as the rest.
     origins: dict = {}
     cells = _expand(axes, training, budget, name, problems, lookup, tuned, origins) if budget else []
+    problems += _stop_metric_problems(cells)
     if not cells and not problems:
         problems.append("the sweep has no cells")
     if problems:
@@ -327,8 +333,15 @@ def _list(raw: dict, key: str, problems: list[str]) -> list:
 
 
 def _budget(budget, problems: list[str]) -> dict:
+    """``{kind: value}``, plus ``stop`` (the canonical stop rule) when the budget has one."""
+    if isinstance(budget, dict) and "stop" in budget:
+        found = stop_rules.problems(budget["stop"], "budget.stop")
+        problems += found
+        size = _budget({k: v for k, v in budget.items() if k != "stop"}, problems)
+        return {**size, "stop": stop_rules.canonical(budget["stop"])} if size and not found else {}
     if not isinstance(budget, dict) or len(budget) != 1 or next(iter(budget)) not in BUDGETS:
-        problems.append(f"budget: exactly one of {', '.join(BUDGETS)}, e.g. {{steps: 2000}}, got {budget!r}")
+        problems.append(f"budget: exactly one of {', '.join(BUDGETS)} (and optionally stop), e.g. "
+                        f"{{steps: 2000}}, got {budget!r}")  # fmt: skip
         return {}
     ((kind, value),) = budget.items()
     if kind in INT_BUDGETS and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -429,6 +442,24 @@ def _expand(axes, training: dict, budget: dict, name: str, problems: list[str], 
     return cells
 
 
+def _stop_metric_problems(cells: list[RunSpec]) -> list[str]:
+    """A stop rule on a metric the task does not log on its held-out set (one untrained evaluation
+    per task and options, at the smallest size of the sweep: the names do not depend on the size
+    but for the strata, which `stop.metric_problems` takes by family)."""
+    smallest: dict[str, RunSpec] = {}
+    for cell in (c for c in cells if c.stop):
+        key = f"{cell.task} {cell.task_options}"
+        if key not in smallest or cell.size < smallest[key].size:
+            smallest[key] = cell
+    out = []
+    for cell in smallest.values():
+        for problem in stop_rules.metric_problems(cell.stop, stop_rules.logged_metrics(cell), cell.task,
+                                                  "budget.stop"):  # fmt: skip
+            if problem not in out:
+                out.append(problem)
+    return out
+
+
 def _apply_tuned(spec: RunSpec, tuned: Tuned) -> tuple[RunSpec, dict]:
     """The tuned values of the cell's model (and size) override the spec's; a model without an entry
     gets the learning rate of the fitted law, marked extrapolated."""
@@ -446,6 +477,9 @@ def _apply_tuned(spec: RunSpec, tuned: Tuned) -> tuple[RunSpec, dict]:
 def _apply_budget(spec: RunSpec, budget: dict) -> RunSpec:
     from search_scaling.models import flops_per_token, param_counts
 
+    if "stop" in budget:
+        spec = spec.with_(stop=budget["stop"])
+        budget = {k: v for k, v in budget.items() if k != "stop"}
     ((kind, value),) = budget.items()
     if kind == "steps":
         return spec.with_(steps=int(value))

@@ -202,7 +202,7 @@ class PackTracker(L.Callback):
         last = self.stopped_at[k] if self.stopped_at[k] is not None else self.trainer.global_step
         final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
         return RunResult(tracker.spec, state["status"], final, list(state["rows"]), tracker.ckpt_path, last,
-                         state["tokens"], state["elapsed"], scale)  # fmt: skip
+                         state["tokens"], state["elapsed"], scale, state.get("stop_reason"))  # fmt: skip
 
 
 class MemberTrainer:

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 # What members of one pack may differ in (besides the seed): per-member scalars of the optimiser.
 PACKABLE = ("seed", "lr", "warmup", "min_lr_ratio", "weight_decay", "beta1", "beta2", "grad_clip")
-NOT_SHAPE = (*PACKABLE, "sweep")
+# A stop rule is per member too: each member's tracker applies its own (a member that stops is frozen).
+NOT_SHAPE = (*PACKABLE, "stop", "sweep")
 
 
 def pack_key(spec: RunSpec) -> str:

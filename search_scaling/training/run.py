@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from search_scaling.measures import ProgressMeasures
 from search_scaling.models import flops_per_token, param_counts
+from search_scaling.training import stop as stop_rules
 from search_scaling.training import transfer, weights
 from search_scaling.training.data import StepBatches, eval_batch
 from search_scaling.training.evaluate import evaluate
@@ -70,6 +71,7 @@ class RunResult:
     tokens: int
     train_seconds: float
     scale: dict = field(default_factory=dict)  # params_* and flops_per_token
+    stop_reason: str | None = None  # target | plateau | budget | diverged (`stop.REASONS`); None: pruned
 
     @property
     def run_hash(self) -> str:
@@ -78,7 +80,8 @@ class RunResult:
 
 class RunTracker(L.Callback):
     """Evaluates on the held-out set at the scheduled steps, keeps the curve rows, detects
-    divergence, checkpoints, and flushes rows to the sink. Its state is part of the checkpoint."""
+    divergence, applies the spec's stop rules (`stop`), checkpoints, and flushes rows to the sink.
+    Its state is part of the checkpoint; a finished state (stopped, diverged) trains no further."""
 
     def __init__(self, spec, precision, held_out, schedule, flops_per_tok, ckpt_path, sink=None,
                  checkpoint_every_s: float = 30.0, verbose: bool = False, named=()):  # fmt: skip
@@ -87,10 +90,11 @@ class RunTracker(L.Callback):
         self.flops_per_tok, self.ckpt_path, self.sink = flops_per_tok, ckpt_path, sink
         self.checkpoint_every_s, self.verbose = checkpoint_every_s, verbose
         self.last_step = max(self.schedule)
+        self.warmup_steps = max(1, round(spec.warmup * self.last_step))  # as `lr_multiplier` counts it
         self.nan_from = _injected_nan_step(spec)
         self.progress = ProgressMeasures(spec, schedule)  # probes, logit lens, attention scores
         self.state = {"rows": [], "tokens": 0, "loss_sum": 0.0, "loss_n": 0, "elapsed": 0.0,
-                      "flushed_to": -1, "status": "running"}  # fmt: skip
+                      "flushed_to": -1, "status": "running", "stop_reason": None}  # fmt: skip
         self._t0 = self._last_save = time.perf_counter()
 
     # -- Lightning hooks ---------------------------------------------------------------------------
@@ -98,11 +102,14 @@ class RunTracker(L.Callback):
         return {**self.state, "elapsed": self._elapsed()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.state = dict(state)
+        self.state = {"stop_reason": None, **state}  # checkpoints made before stop rules lack it
         self._t0 = time.perf_counter() - state["elapsed"]
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._t0 = time.perf_counter() - self.state["elapsed"]
+        if self.state["status"] != "running":  # resumed from the checkpoint of a run that had stopped
+            trainer.should_stop = True
+            return
         if trainer.global_step == 0 and not self.state["rows"]:
             self._evaluate(trainer, pl_module, step=0)
 
@@ -120,6 +127,8 @@ class RunTracker(L.Callback):
             self.sink.check_claim(self.spec)
         if step in self.schedule:
             self._evaluate(trainer, pl_module, step)
+            if self.state["status"] != "running":  # stopped (and checkpointed) at this evaluation
+                return
             if step == self.last_step or time.perf_counter() - self._last_save > self.checkpoint_every_s:
                 self._checkpoint(trainer, step)
 
@@ -155,9 +164,13 @@ class RunTracker(L.Callback):
             self._rows(step, "probe", self.progress(pl_module.model, step))
         if not np.isfinite(metrics["loss"]):
             self._diverge(trainer, step, metrics["loss"])
-        elif self.verbose:
+            return
+        if self.verbose:
             print(f"  step {step:6d}  tokens {self.state['tokens']:>11,}  loss {metrics['loss']:.4f}  "
                   f"exact {metrics.get('exact', float('nan')):.3f}  ({self._elapsed():.0f}s)")  # fmt: skip
+        reason = stop_rules.decide(self.spec.stop, self.state["rows"], step, self.warmup_steps)
+        if reason is not None:
+            self._stop(trainer, step, reason)
 
     def _measure(self, pl_module) -> dict[str, float]:
         """The held-out metrics now (a packed run's tracker takes them from the pack's evaluation)."""
@@ -176,8 +189,17 @@ class RunTracker(L.Callback):
                   "wall_time": self._elapsed()}  # fmt: skip
         self.state["rows"] += [{**common, "metric": k, "value": float(v)} for k, v in metrics.items()]
 
+    def _stop(self, trainer, step: int, reason: str) -> None:
+        """End the run finished at ``step`` on a stop rule: checkpointed with its reason, so a resumed
+        run returns at once instead of training on."""
+        self.state["status"], self.state["stop_reason"] = "done", reason
+        trainer.should_stop = True
+        self._checkpoint(trainer, step)
+        if self.verbose:
+            print(f"  stopped at step {step}: {reason} ({self.spec.stop[reason]})")
+
     def _diverge(self, trainer, step: int, value: float) -> None:
-        self.state["status"] = "diverged"
+        self.state["status"], self.state["stop_reason"] = "diverged", "diverged"
         self._rows(step, "train", {"loss": value})
         trainer.should_stop = True
         self._checkpoint(trainer, step)
@@ -189,7 +211,7 @@ class RunTracker(L.Callback):
         self.state["flushed_to"] = step
         self.state["elapsed"] = self._elapsed()
         if self.state["status"] == "running" and step == self.last_step:
-            self.state["status"] = "done"
+            self.state["status"], self.state["stop_reason"] = "done", "budget"
         tmp = self.ckpt_path.with_name(f".{CHECKPOINT}.{_tag(self.sink)}-{uuid.uuid4().hex[:8]}.tmp")
         try:
             trainer.save_checkpoint(tmp, weights_only=False)  # full state: optimizer, loops, callbacks
@@ -256,7 +278,7 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     last = trainer.global_step
     final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
     return RunResult(spec, state["status"], final, list(state["rows"]), ckpt, trainer.global_step,
-                     state["tokens"], state["elapsed"], scale)  # fmt: skip
+                     state["tokens"], state["elapsed"], scale, state["stop_reason"])  # fmt: skip
 
 
 def named_eval_batches(spec: RunSpec) -> list[tuple]:

@@ -17,6 +17,7 @@ from search_scaling.models import ModelConfig, model_config
 from search_scaling.tasks import LOSS_MODES, Task, canonical_options, data_options, get_task
 from search_scaling.tasks.base import SIZE_SAMPLING
 from search_scaling.training import evalsets, transfer
+from search_scaling.training import stop as stop_rules
 
 SCHEMA_VERSION = 1
 PRECISIONS = ("auto", "32-true", "bf16-mixed")
@@ -28,7 +29,10 @@ NOT_HASHED = ("sweep", "keep_checkpoints", "progress")
 PROGRESS = ("off", "on")  # or k: every k-th evaluation (YAML's bare off / on arrive as False / True)
 # Fields added after runs were recorded: left out of the hash while at their default, so the
 # identity (and the finished cells) of every earlier run is kept.
-HASHED_UNLESS_DEFAULT = {"train_options": {}, "evals": [], "init_from": {}, "freeze": []}
+HASHED_UNLESS_DEFAULT = {"train_options": {}, "evals": [], "init_from": {}, "freeze": [], "stop": {}}
+# Part of the identity but not of any seed: a run with a stop rule trains exactly as the same run
+# without one (same initial weights, same batches) and only ends sooner.
+NOT_SEEDED = ("stop",)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,11 @@ class RunSpec:
     not what is computed).
 
     ``progress`` (on | off | k) logs the mechanistic progress measures (`search_scaling.measures`) at
-    every (k-th) evaluation (not hashed: it changes what is logged)."""
+    every (k-th) evaluation (not hashed: it changes what is logged).
+
+    ``stop`` (`stop`: ``{target: {metric, value}, plateau: {metric, patience, min_delta,
+    min_steps}}``) ends the run early when its held-out metric reaches a target or stops improving
+    (in log-step); ``steps`` / ``tokens`` stay the cap."""
 
     task: str = "maze"
     size: int = 5
@@ -77,6 +85,7 @@ class RunSpec:
     init_from: dict = field(default_factory=dict)
     freeze: list = field(default_factory=list)
     keep_checkpoints: str = "none"
+    stop: dict = field(default_factory=dict)
     progress: str | int = "on"
     sweep: str = ""
 
@@ -88,6 +97,7 @@ class RunSpec:
             raise ValueError("invalid run spec: " + "; ".join(problems))
         object.__setattr__(self, "evals", evalsets.canonical(self.evals))  # one spelling, one hash
         object.__setattr__(self, "init_from", transfer.canonical_source(self.init_from))
+        object.__setattr__(self, "stop", stop_rules.canonical(self.stop))
         self.task_obj.check_size(self.size)  # raises with the task's allowed range
         self.eval_sets  # noqa: B018 -- raises on unknown options or sizes of a named set
         self.train_task  # noqa: B018 -- raises on an unknown sampling
@@ -117,7 +127,10 @@ class RunSpec:
         keys = ("task", "task_options", "size", "seed", "train_sampling") if data_only else None
         if data_only and data_options(self.task, self.train_options):
             keys += ("train_options",)
-        values = self.hashed_fields() if keys is None else {k: getattr(self, k) for k in keys}
+        if keys is None:
+            values = {k: v for k, v in self.hashed_fields().items() if k not in NOT_SEEDED}
+        else:
+            values = {k: getattr(self, k) for k in keys}
         if data_only:  # the same examples however they are written (format options left out)
             values.update({k: data_options(self.task, values[k]) for k in keys if k.endswith("_options")})
         return _seed({"purpose": purpose, **values})
@@ -228,6 +241,8 @@ def field_problem(name: str, value) -> str | None:
                                      or (type(value) is int and value >= 1)):  # fmt: skip
         return (f"progress must be one of {list(PROGRESS)} or a positive integer k (every k-th "
                 f"evaluation), got {value!r}")  # fmt: skip
+    elif name == "stop":
+        return "; ".join(stop_rules.problems(value)) or None
     elif name in NAMES and not isinstance(value, str):
         return f"{name} must be a name (a string), got {value!r}"
     elif name in MAPPINGS and not isinstance(value, dict):

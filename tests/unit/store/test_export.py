@@ -9,7 +9,7 @@ import pytest
 from search_scaling.cli import main
 from search_scaling.store import ParquetStore
 from search_scaling.store.export import export_sweep
-from search_scaling.store.schema import VERSION_KEY, file_version
+from search_scaling.store.schema import STORE_SCHEMA_VERSION, VERSION_KEY, file_version
 from tests.unit.store.test_parquet import rows, run_row
 
 
@@ -39,7 +39,8 @@ def test_export_holds_one_sweep_one_file_per_run_and_reads_back_equal(tmp_path):
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(parts[0])
-    assert file_version(schema) == 2 and b"pandas" not in schema.metadata and VERSION_KEY in schema.metadata
+    assert file_version(schema) == STORE_SCHEMA_VERSION
+    assert b"pandas" not in schema.metadata and VERSION_KEY in schema.metadata
 
 
 def test_export_again_replaces_and_bad_input_is_one_error(tmp_path, capsys):

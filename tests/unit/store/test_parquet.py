@@ -113,20 +113,38 @@ def test_temporaries_are_removed_by_writer_tag_or_all(tmp_path):
     assert sorted(p.name for p in part_dir.iterdir()) == ["part-000000000-000000001.parquet"]
 
 
-def test_version_1_files_read_as_version_2_and_newer_ones_are_refused(tmp_path):
+def test_version_1_files_read_as_the_current_version_and_newer_ones_are_refused(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     store = ParquetStore(tmp_path)
     store.write_curves("s", "new", [{**r, "split": "eval:shifted"} for r in rows([1])], 0, 1)
-    for run_hash, version in (("old", "1"), ("future", "3")):
+    for run_hash, version in (("old", "1"), ("future", "4")):
         table = pa.Table.from_pylist(rows([1]), schema=CURVES_SCHEMA)
         folder = tmp_path / "curves" / "sweep_id=s" / f"run_hash={run_hash}"
         folder.mkdir(parents=True)
         pq.write_table(table.replace_schema_metadata({"search_scaling.schema_version": version}),
                        folder / "part-000000000-000000001.parquet")  # fmt: skip
-    with pytest.raises(ValueError, match="has store schema version 3, newer than this code's 2"):
+    with pytest.raises(ValueError, match="has store schema version 4, newer than this code's 3"):
         store.curves(with_runs=False)
     (tmp_path / "curves" / "sweep_id=s" / "run_hash=future" / "part-000000000-000000001.parquet").unlink()
     curves = store.curves(with_runs=False)
     assert set(zip(curves["run_hash"], curves["split"])) == {("old", "eval"), ("new", "eval:shifted")}
+
+
+def test_version_2_runs_files_read_with_null_stop_columns(tmp_path):
+    """Runs rows written before stop rules (no stop_reason / stopped_step columns) still read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store = ParquetStore(tmp_path)
+    store.write_run("s", "new", run_row(stop_reason="target", stopped_step=40, steps=40))
+    old_schema = pa.schema([f for f in RUNS_SCHEMA if f.name not in ("stop_reason", "stopped_step")],
+                           metadata={"search_scaling.schema_version": "2"})  # fmt: skip
+    folder = tmp_path / "runs" / "sweep_id=s" / "run_hash=old"
+    folder.mkdir(parents=True)
+    old = {k: v for k, v in run_row().items() if k in old_schema.names}
+    pq.write_table(pa.Table.from_pylist([old], schema=old_schema), folder / "run.parquet")
+    runs = store.runs().set_index("run_hash")
+    assert runs.loc["new", "stop_reason"] == "target" and runs.loc["new", "stopped_step"] == 40
+    assert pd.isna(runs.loc["old", "stop_reason"]) and pd.isna(runs.loc["old", "stopped_step"])
