@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import lightning as L
 import pytest
-import torch
 
 from search_scaling.loader import LoadedRun, inspect_example
 from search_scaling.training import RunSpec, train_one
@@ -34,8 +33,9 @@ def test_hashes_differ_with_interventions_and_existing_specs_keep_theirs():
     assert clamped.run_hash != plain.run_hash
     assert clamped.with_(interventions=[{**CLAMP, "until_step": 5}]).run_hash != clamped.run_hash
     heads = {"hook": "blocks.1.attn.hook_z", "op": "zero"}
-    assert (RunSpec(**BASE, interventions=[{**heads, "heads": [2, 0]}]).run_hash
-            == RunSpec(**BASE, interventions=[{**heads, "heads": [0, 2], "from_step": 0}]).run_hash)  # fmt: skip
+    unsorted = RunSpec(**BASE, interventions=[{**heads, "heads": [2, 0]}])
+    spelled_out = RunSpec(**BASE, interventions=[{**heads, "heads": [0, 2], "from_step": 0}])
+    assert unsorted.run_hash == spelled_out.run_hash  # one spelling, one hash
     ablated = RunSpec(**BASE, evals=[{"name": "no_L0", "ablate": [ZERO_L0]}])
     assert ablated.run_hash not in (plain.run_hash, clamped.run_hash)
 
@@ -51,7 +51,8 @@ BAD = [
      r"interventions\[0\]\.until_step must be an integer greater than from_step \(5\)"),
     ({"interventions": [{"hook": "blocks.2.hook_mlp_out", "op": "zero"}]},
      r"names layer 2 but the model L2-D32 \(2 layer\(s\), 4 heads\) has layers 0..1"),
-    ({"interventions": [{"hook": "blocks.0.mlp.hook_post", "op": "mean"}], "model_options": {"attn_only": True}},
+    ({"interventions": [{"hook": "blocks.0.mlp.hook_post", "op": "mean"}],
+      "model_options": {"attn_only": True}},
      r"needs an MLP but the model .* attention only\) has none"),
     ({"interventions": [{"hook": "blocks.0.attn.hook_pattern", "op": "mean"}]},
      r"op: mean does not fit 'blocks.0.attn.hook_pattern'.*use op: clamp"),
@@ -82,8 +83,9 @@ def test_windows_hold_from_step_up_to_but_not_including_until_step():
 
 
 def test_a_window_clamp_acts_only_inside_its_window_and_named_sets_are_scored_ablated(tmp_path):
-    spec = RunSpec(task="maze", size=3, model="L1-D8", steps=6, eval_points=4, eval_examples=16, batch_size=8,
-                   progress="off", interventions=[CLAMP], evals=[{"name": "no_L0", "ablate": [ZERO_L0]}])  # fmt: skip
+    spec = RunSpec(task="maze", size=3, model="L1-D8", steps=6, eval_points=4, eval_examples=16,
+                   batch_size=8, progress="off", interventions=[CLAMP],
+                   evals=[{"name": "no_L0", "ablate": [ZERO_L0]}])  # fmt: skip
     spy = _Spy()
     result = train_one(spec, tmp_path, callbacks=(spy,))
     # a clamped pattern is a constant: layer 0's queries and keys get no gradient inside the window only
@@ -103,19 +105,13 @@ def test_a_window_clamp_acts_only_inside_its_window_and_named_sets_are_scored_ab
     assert rows[(6, "eval:no_L0", "loss")] != pytest.approx(rows[(6, "eval", "loss")], rel=1e-3)
     assert not spy.model.hook_registry  # no ablation hook left behind by the evaluations
 
-    text = inspect_example(
-        LoadedRun(spy.model, spec, spec.task_obj, 6), 0, ablate=[{"hook": "hook_embed", "op": "zero"}]
+    loaded = LoadedRun(spy.model, spec, spec.task_obj, 6)
+    assert "ablated: zero hook_embed" in inspect_example(
+        loaded, 0, ablate=[{"hook": "hook_embed", "op": "zero"}]
     )
-    assert "ablated: zero hook_embed" in text
-    assert "ablated: zero blocks.0.hook_attn_out" in inspect_example(
-        LoadedRun(spy.model, spec, spec.task_obj, 6), 0, "no_L0"
-    )
+    assert "ablated: zero blocks.0.hook_attn_out" in inspect_example(loaded, 0, "no_L0")  # the set's own
     with pytest.raises(ValueError, match=r"--ablate\[0\]\.hook: unknown hook 'blocks.0.hook_z'"):
-        inspect_example(
-            LoadedRun(spy.model, spec, spec.task_obj, 6),
-            0,
-            ablate=[{"hook": "blocks.0.hook_z", "op": "zero"}],
-        )
+        inspect_example(loaded, 0, ablate=[{"hook": "blocks.0.hook_z", "op": "zero"}])
 
 
 class _Spy(L.Callback):
