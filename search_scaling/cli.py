@@ -499,8 +499,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from search_scaling.loader import inspect_example, load_run
 
     stores = _stores(args, create=False)
-    print(inspect_example(load_run(stores, args.run_hash, args.step), args.example, args.set))
+    ablate = [_ablation(text) for text in args.ablate]
+    print(inspect_example(load_run(stores, args.run_hash, args.step), args.example, args.set, ablate))
     return 0
+
+
+def _ablation(text: str) -> dict:
+    """``--ablate``'s value: a hook name (zero ablation) or a YAML mapping (an `interventions` entry)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"--ablate {text!r}: a hook name or a YAML mapping such as '{{hook: "
+                         f"blocks.0.hook_attn_out, op: zero}}' ({err})") from None  # fmt: skip
+    return {"hook": value, "op": "zero"} if isinstance(value, str) else value
 
 
 def cmd_report(args: argparse.Namespace) -> int:

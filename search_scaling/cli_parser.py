@@ -221,6 +221,9 @@ def _stores_and_views(sub) -> None:
     p.add_argument("--step", type=int, help="a kept step (default: the last one kept)")
     p.add_argument("--example", type=int, default=0, metavar="I", help="index in the held-out set")
     p.add_argument("--set", metavar="NAME", help="a named eval set of the run (default: held-out)")
+    p.add_argument("--ablate", action="append", default=[], metavar="HOOK|YAML",
+                   help="answer with this ablation: a hook name (zeroed) or an entry such as "
+                   "'{hook: blocks.0.attn.hook_z, op: mean, heads: [1]}' (repeatable)")  # fmt: skip
     add_store_args(p, "inspect")
     p = _add(sub, "report", "write a sweep's report (HTML, plots, fits.json)")
     p.add_argument("sweep", help="sweep name (the spec's name:; <name>-tune for a search)")

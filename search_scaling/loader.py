@@ -5,7 +5,9 @@
     logits, cache = loaded.model.run_with_cache(tokens, {"blocks.0.attn.hook_pattern"})
 
 Weights come from the run's kept checkpoints (``keep_checkpoints: final | log``), or, for a
-finished run on a local store that kept none, from its resume checkpoint (final step only).
+finished run on a local store that kept none, from its resume checkpoint (final step only). A run
+trained with interventions comes back with those active at the loaded step (as its curves scored
+it); ``model.reset_hooks(including_permanent=True)`` removes them.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def load_run(store, run_hash: str, step: int | None = None, device: str | torch.
     path or URI, or `Stores`), in eval mode on ``device``."""
     from search_scaling.store import Stores
     from search_scaling.store.weights import find_run, read_weights
-    from search_scaling.training import RunSpec
+    from search_scaling.training import RunSpec, interventions
 
     stores = store if isinstance(store, Stores) else Stores.resolve(str(store), mlflow=False, create=False)
     row = find_run(stores, run_hash)
@@ -47,6 +49,7 @@ def load_run(store, run_hash: str, step: int | None = None, device: str | torch.
     step, state = read_weights(stores, row, step)
     model = Transformer(spec.model_config)
     model.load_state_dict(state)
+    interventions.activate(model, spec.interventions, step)  # the model its curves scored at `step`
     return LoadedRun(model.to(device).eval(), spec, spec.task_obj, step)
 
 
@@ -74,29 +77,41 @@ def answer(model: Transformer, batch: TaskBatch, i: int) -> np.ndarray:
     return decode(model, batch.subset(np.array([i])), width, device)
 
 
-def inspect_example(loaded: LoadedRun, i: int = 0, eval_set: str | None = None) -> str:
+def inspect_example(loaded: LoadedRun, i: int = 0, eval_set: str | None = None, ablate=()) -> str:
     """One held-out example as text: the prompt, the true answer, the model's greedy answer, whether
-    it is right, and for mazes the maze drawn with the true and the predicted path."""
+    it is right, and for mazes the maze drawn with the true and the predicted path. The answer is
+    the model's under ``ablate`` (`interventions` entries) and the named set's own ablations."""
+    from search_scaling.training import interventions
     from search_scaling.training.evaluate import _subset
 
+    ablate = interventions.check(interventions.canonical(list(ablate), "--ablate", windows=False),
+                                 loaded.spec.model_config, "--ablate")  # fmt: skip
     task, batch = held_out(loaded.spec, eval_set)
+    ablate += interventions.for_split(loaded.spec, f"eval:{eval_set}") if eval_set else []
     if not 0 <= i < len(batch):
         raise ValueError(f"--example must be in [0, {len(batch) - 1}] (the set has {len(batch)} examples)")
     vocab = task.vocabulary(int(batch.size.max()))
     start, end = int(batch.prompt_len[i]), int(batch.length[i])
-    got = answer(loaded.model, batch, i)
+    with interventions.ablating(loaded.model, ablate):
+        got = answer(loaded.model, batch, i)
     scores = task.score(_subset(batch, np.array([i])), got)
     words = lambda ids: " ".join(vocab[t] if 0 <= t < len(vocab) else f"<{t}>" for t in ids)  # noqa: E731
     shown = ", ".join(f"{k}={float(v[0]):.3g}" for k, v in scores.items() if not np.isnan(v[0]))
     lines = [f"run {loaded.spec.run_hash} at step {loaded.step}: {loaded.spec.task} "
              f"{task.size_name}={int(batch.size[i])}, model {loaded.spec.model}; "
-             f"{eval_set or 'held-out'} example {i}",
+             f"{eval_set or 'held-out'} example {i}{_ablated(ablate)}",
              f"prompt:  {words(batch.tokens[i, :start])}", f"true:    {words(batch.tokens[i, start:end])}",
              f"model:   {words(got[0])}",
              f"right:   {'yes' if scores['exact'][0] == 1 else 'no'}  ({shown})"]  # fmt: skip
     if "moves" in batch.extras:
         lines += ["", draw_paths(batch, i, got[0], getattr(task, "tokenization", "aotp"))]
     return "\n".join(lines)
+
+
+def _ablated(ablate: list[dict]) -> str:
+    """``; ablated: zero blocks.1.hook_attn_out (heads [0])`` for the header line."""
+    said = [e["op"] + " " + e["hook"] + (f" (heads {e['heads']})" if e["heads"] else "") for e in ablate]
+    return f"; ablated: {', '.join(said)}" if said else ""
 
 
 def draw_paths(batch: TaskBatch, i: int, completion: np.ndarray, tokenization: str = "aotp") -> str:

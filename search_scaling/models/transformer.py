@@ -1,9 +1,9 @@
 """Decoder-only transformer (pre-LayerNorm, GELU MLP) in plain PyTorch, readable in one sitting.
 
-Hook points (TransformerLens names) are captured only when asked for, so they cost nothing
-otherwise: ``blocks.{i}.hook_resid_pre``, ``blocks.{i}.hook_resid_post``,
-``blocks.{i}.attn.hook_pattern`` ([batch, head, query, key]) and ``hook_logits``. Attention uses the
-fused `scaled_dot_product_attention` unless a pattern is requested.
+Hook points carry TransformerLens's names (``blocks.{i}.attn.hook_pattern``, ``hook_z``, ...; the
+table and the hook API, `run_with_hooks`, `run_with_cache`, patching and per-head weight views, are in
+`search_scaling.models.hooks`). A model with no hook registered runs the plain forward pass;
+attention uses the fused `scaled_dot_product_attention` unless its pattern or scores are hooked.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_scaling.models.config import ModelConfig
+from search_scaling.models.hooks import HeadWeights, HookedModel, HookRegistry, head_hook
 
 
 @dataclass
@@ -28,20 +29,6 @@ class KVCache:
         return 0 if not self.keys or self.keys[0] is None else self.keys[0].shape[2]
 
 
-class Capture:
-    """Which hook points to record, and what was recorded."""
-
-    def __init__(self, names: set[str] | None):
-        self.names, self.store = names, {}
-
-    def __call__(self, name: str, x: torch.Tensor) -> None:
-        if self.names is None or name in self.names:
-            self.store[name] = x.detach()
-
-    def wants(self, name: str) -> bool:
-        return self.names is None or name in self.names
-
-
 def rotary(x: torch.Tensor, start: int) -> torch.Tensor:
     """Rotate feature pairs of q or k [batch, head, pos, d_head] by position-dependent angles."""
     d = x.shape[-1]
@@ -53,7 +40,7 @@ def rotary(x: torch.Tensor, start: int) -> torch.Tensor:
     return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
 
 
-class Attention(nn.Module):
+class Attention(HeadWeights, nn.Module):
     # False: attention as explicit matmuls instead of the fused kernel, which has no vmap batching
     # rule (a packed model would run it member by member; `training.pack` turns this off).
     fused = True
@@ -65,28 +52,37 @@ class Attention(nn.Module):
         self.out = nn.Linear(cfg.n_heads * cfg.d_head, cfg.d_model)
 
     def forward(
-        self, x, layer: int, start: int, cache: KVCache | None, capture: Capture | None
+        self, x, layer: int, start: int, cache: KVCache | None, hooks: HookRegistry | None
     ) -> torch.Tensor:
         b, t, _ = x.shape  # x: [batch, pos, d_model]; `start` = number of cached positions
         q, k, v = self.qkv(x).view(b, t, 3, self.cfg.n_heads, self.cfg.d_head).permute(2, 0, 3, 1, 4)
+        name = f"blocks.{layer}.attn."  # q, k, v: [batch, head, pos, d_head]
+        if hooks is not None:
+            q, k, v = (head_hook(hooks, name + f"hook_{n}", a) for n, a in (("q", q), ("k", k), ("v", v)))
         if self.cfg.positional == "rotary":
             q, k = rotary(q, start), rotary(k, start)
         if cache is not None:
             k, v = _append(cache, layer, k, v)
-        name = f"blocks.{layer}.attn.hook_pattern"
-        if (capture is not None and capture.wants(name)) or not self.fused:
-            z = self._explicit(q, k, v, start, capture, name)
+        explicit = hooks is not None and (
+            hooks.wants(name + "hook_pattern") or hooks.wants(name + "hook_attn_scores")
+        )
+        if explicit or not self.fused:
+            z = self._explicit(q, k, v, start, hooks, name)
         else:  # causal mask relative to the cached prefix: query i sees keys 0..start+i
             mask = None if start == 0 else _causal(t, start, x.device)
             z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=start == 0 and t > 1)
+        if hooks is not None:
+            z = head_hook(hooks, name + "hook_z", z)  # [batch, head, pos, d_head]
         return self.out(z.transpose(1, 2).reshape(b, t, -1))
 
-    def _explicit(self, q, k, v, start, capture, name):
+    def _explicit(self, q, k, v, start, hooks, name):
         scores = q @ k.transpose(-1, -2) / self.cfg.d_head**0.5  # [batch, head, query, key]
         scores = scores.masked_fill(~_causal(q.shape[2], start, q.device), float("-inf"))
+        if hooks is not None:
+            scores = hooks(name + "hook_attn_scores", scores)
         pattern = scores.softmax(dim=-1)
-        if capture is not None:
-            capture(name, pattern)
+        if hooks is not None:
+            pattern = hooks(name + "hook_pattern", pattern)
         return pattern @ v
 
 
@@ -117,22 +113,33 @@ class Block(nn.Module):
             )
 
     def forward(
-        self, x, layer: int, start: int, cache: KVCache | None, capture: Capture | None
+        self, x, layer: int, start: int, cache: KVCache | None, hooks: HookRegistry | None
     ) -> torch.Tensor:
-        if capture is not None:
-            capture(f"blocks.{layer}.hook_resid_pre", x)
-        x = x + self.attn(self.ln1(x), layer, start, cache, capture)
+        if hooks is not None:
+            return self._hooked(x, layer, start, cache, hooks)
+        x = x + self.attn(self.ln1(x), layer, start, cache, None)
         if self.mlp is not None:
             x = x + self.mlp(self.ln2(x))
-        if capture is not None:
-            capture(f"blocks.{layer}.hook_resid_post", x)
         return x
 
+    def _hooked(self, x, layer: int, start: int, cache: KVCache | None, hooks: HookRegistry) -> torch.Tensor:
+        """The same computation as `forward` with every hook point of the block on the way."""
+        name = f"blocks.{layer}."
+        x = hooks(name + "hook_resid_pre", x)  # [batch, pos, d_model]
+        x = x + hooks(name + "hook_attn_out", self.attn(self.ln1(x), layer, start, cache, hooks))
+        if self.mlp is not None:
+            x = hooks(name + "hook_resid_mid", x)
+            pre = hooks(name + "mlp.hook_pre", self.mlp[0](self.ln2(x)))  # [batch, pos, d_mlp]
+            post = hooks(name + "mlp.hook_post", self.mlp[1](pre))
+            x = x + hooks(name + "hook_mlp_out", self.mlp[2](post))
+        return hooks(name + "hook_resid_post", x)
 
-class Transformer(nn.Module):
+
+class Transformer(HookedModel, nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
+        self.hook_registry = HookRegistry()  # empty: the plain forward pass (see `models.hooks`)
         self.embed = nn.Embedding(cfg.d_vocab, cfg.d_model)
         self.pos_embed = nn.Embedding(cfg.n_ctx, cfg.d_model) if cfg.positional == "learned" else None
         n_unique = 1 if cfg.universal else cfg.n_layers
@@ -141,26 +148,25 @@ class Transformer(nn.Module):
         self.unembed = nn.Linear(cfg.d_model, cfg.d_vocab)
         self.apply(_init)
 
-    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, capture: Capture | None = None):
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """tokens int[batch, pos] -> logits [batch, pos, d_vocab]. With a cache, positions continue
         after the cached prefix and the cache is extended in place."""
         start = cache.length() if cache is not None else 0
         if start + tokens.shape[1] > self.cfg.n_ctx:
             raise ValueError(f"sequence of {start + tokens.shape[1]} tokens exceeds n_ctx={self.cfg.n_ctx}")
+        hooks = self.hook_registry or None  # None: no hook registered, no hook point visited
         x = self.embed(tokens)  # [batch, pos, d_model]
+        if hooks is not None:
+            x = hooks("hook_embed", x)
         if self.pos_embed is not None:
-            x = x + self.pos_embed(torch.arange(start, start + tokens.shape[1], device=tokens.device))
+            positions = self.pos_embed(torch.arange(start, start + tokens.shape[1], device=tokens.device))
+            if hooks is not None and hooks.wants("hook_pos_embed"):  # [batch, pos, d_model] as in TL
+                positions = hooks("hook_pos_embed", positions.expand_as(x).clone())
+            x = x + positions
         for layer in range(self.cfg.n_layers):
-            x = self.blocks[0 if self.cfg.universal else layer](x, layer, start, cache, capture)
+            x = self.blocks[0 if self.cfg.universal else layer](x, layer, start, cache, hooks)
         logits = self.unembed(self.ln_final(x))
-        if capture is not None:
-            capture("hook_logits", logits)
-        return logits
-
-    def run_with_cache(self, tokens: torch.Tensor, names: set[str] | None = None):
-        """Logits and a dict of the requested hook activations (all of them if ``names`` is None)."""
-        capture = Capture(names)
-        return self(tokens, capture=capture), capture.store
+        return logits if hooks is None else hooks("hook_logits", logits)
 
 
 def _init(module: nn.Module) -> None:

@@ -28,9 +28,10 @@ MAX_PACK = 64
 # GPU: launch-bound below ~1 ms of an H200's work. To be calibrated with benchmarks/pack_throughput.py
 # and benchmarks/gpu_check.py.
 STEP_FLOPS = {"cpu": 4e9, "gpu": 5e11}
-# Run fields a pack does not implement (a run that starts from another's weights or freezes parts of
-# its model): a cell that sets one trains alone, whatever ``pack`` says.
-SOLO_ONLY = ("init_from", "freeze")
+# Run fields a pack does not implement (a run that starts from another's weights, freezes parts of
+# its model or intervenes on it during training): a cell that sets one trains alone, whatever
+# ``pack`` says. Named eval sets, with their ablations, do work in packs.
+SOLO_ONLY = ("init_from", "freeze", "interventions")
 MEMORY_SHARE = 0.5  # of this machine's memory, split between the packs that run at once
 
 
@@ -70,7 +71,7 @@ def plan_packs(cells, setting, budget: int | None = None, gpus: float = 0.0) -> 
         return [(cell,) for cell in cells]
     groups: dict[str, list] = {}
     for cell in cells:
-        alone = any(getattr(cell, name, None) for name in SOLO_ONLY)
+        alone = trains_alone(cell)
         groups.setdefault(cell.run_hash if alone else pack_key(cell), []).append(cell)
     packs = []
     for group in groups.values():
@@ -79,6 +80,11 @@ def plan_packs(cells, setting, budget: int | None = None, gpus: float = 0.0) -> 
         bounds = [round(i * len(group) / n) for i in range(n + 1)]  # nearly equal packs
         packs += [tuple(group[a:b]) for a, b in zip(bounds, bounds[1:])]
     return packs
+
+
+def trains_alone(cell) -> list[str]:
+    """The fields of ``cell`` that make it train alone (`SOLO_ONLY`); [] if it can share a pack."""
+    return [name for name in SOLO_ONLY if getattr(cell, name, None)]
 
 
 def memory_problems(cells, setting, budget: int | None, gpus: float = 0.0) -> list[str]:
@@ -118,6 +124,11 @@ def describe(packs: list[tuple], budget: int | None) -> list[str]:
         hashes = " ".join(c.run_hash[:8] for c in pack)
         lines.append(f"  pack {i:3d}: {len(pack):2d} x {spec.model:8s} {spec.task} size {spec.size}  "
                      f"~{need:,.0f} MiB  [{hashes}]")  # fmt: skip
+    alone = {c.run_hash: trains_alone(c) for pack in packs for c in pack if trains_alone(c)}
+    if alone:
+        fields_ = sorted({f for fs in alone.values() for f in fs})
+        lines.append(f"{len(alone)} run(s) train alone: they set {', '.join(fields_)}, which packs do not "
+                     "implement (named eval sets and their ablations do work in packs)")  # fmt: skip
     return lines
 
 

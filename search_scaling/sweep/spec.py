@@ -5,7 +5,8 @@
       - {task: maze, sizes: [3, 4, 5], options: {generator: dfs}}
     models: [L1-D8, L2-D16, L2-D32]
     seeds: [0, 1]
-    grid: {lr: [1e-3, 3e-3]}        # more axes: any RunSpec field (product)
+    grid: {lr: [1e-3, 3e-3]}        # more axes: any RunSpec field (product); interventions may be
+                                    # named sets: {interventions: {none: [], prev: [{hook: ...}]}}
     zip: {model: [...], lr: [...]}  # axes paired element-wise instead (replaces those axes)
     training: {batch_size: 64}      # fixed RunSpec fields for every cell
     budget: {steps: 2000}           # or tokens: N | tokens_per_param: k | flops: C (iso-FLOP)
@@ -41,6 +42,7 @@ from search_scaling.sweep import sources
 from search_scaling.sweep.tune_spec import Tuned, TuneSpec, parse_tune, parse_tuned
 from search_scaling.tasks import get_task
 from search_scaling.training import stop as stop_rules
+from search_scaling.training.evalsets import NAME
 from search_scaling.training.evalsets import canonical as canonical_evals
 from search_scaling.training.spec import RunSpec, field_problem
 
@@ -52,9 +54,10 @@ INT_BUDGETS = ("steps", "tokens")
 AXIS_FIELDS = ("task", "size", "task_options", "model", "seed")  # set by tasks / models / seeds
 NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "stop", "sweep", "init_from")  # init_from: per task entry,
 # stop: in the budget
-TASK_KEYS = ("task", "sizes", "options", "evals", "init_from", "freeze")
+TASK_KEYS = ("task", "sizes", "options", "evals", "init_from", "freeze", "interventions")
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in NOT_TRAINING)
 SELECTOR = "_init_from_selector"  # an axis key that is not a RunSpec field (taken out in _expand)
+SET_NAME = "_interventions_name"  # the name of a named intervention set on the grid (also taken out)
 
 
 class SpecError(ValueError):
@@ -81,7 +84,7 @@ class SweepSpec:
     checkpoint_every_s: float = 30.0
     tune: TuneSpec | None = None
     tuned: Tuned = field(default_factory=Tuned)
-    origins: dict = field(default_factory=dict)  # run hash -> {field: "tuned" | "extrapolated"}
+    origins: dict = field(default_factory=dict)  # run hash -> {field: "tuned" | "extrapolated" | set name}
     pack: str | int = "off"  # off | auto | runs per pack
     pack_memory_gb: float | None = None
 
@@ -195,6 +198,8 @@ def _axes(raw: dict, problems: list[str]) -> list[list[dict]]:
     for key, values in _mapping(raw, "grid", problems, "{lr: [1.0e-3, 3.0e-3]}").items():
         if key in zipped:
             problems.append(f"grid.{key}: also in zip; an axis is either a product or zipped")
+        elif key == "interventions" and isinstance(values, dict):
+            axes.append(_named_sets(values, problems))
         else:
             axes.append([{key: v} for v in _values(f"grid.{key}", key, values, problems)])
     if zipped:
@@ -209,13 +214,30 @@ def _axes(raw: dict, problems: list[str]) -> list[list[dict]]:
     return axes
 
 
+def _named_sets(sets: dict, problems: list[str]) -> list[dict]:
+    """``grid.interventions`` as named sets ``{name: [entries]}``: one cell per set, the name shown by
+    `validate` (the entries, not the name, make the run hash)."""
+    axis = []
+    for name, entries in sets.items():
+        where = f"grid.interventions.{name}"
+        if not isinstance(name, str) or not NAME.match(name):
+            problems.append(f"{where}: a set name of 1-40 letters, digits, '_', '-' or '.', got {name!r}")
+        elif problem := field_problem("interventions", entries):
+            problems.append(f"{where}: {problem}")
+        else:
+            axis.append({"interventions": entries, SET_NAME: name})
+    if not sets:
+        problems.append("grid.interventions: a non-empty mapping of set name -> list of interventions")
+    return axis
+
+
 def _tasks(raw: dict, problems: list[str]) -> list[dict]:
     tasks = []
     for i, entry in enumerate(_list(raw, "tasks", problems)):
         where = f"tasks[{i}]"
         if not isinstance(entry, dict) or set(entry) - set(TASK_KEYS) or "task" not in entry:
             problems.append(f"{where}: a mapping with task, sizes and optional options, evals, init_from, "
-                            f"freeze; got {entry!r}")  # fmt: skip
+                            f"freeze, interventions; got {entry!r}")  # fmt: skip
             continue
         extra = _entry_extras(entry, where, problems)
         if extra is None:
@@ -239,7 +261,7 @@ def _tasks(raw: dict, problems: list[str]) -> list[dict]:
         said = set()
         for j, size in enumerate(sizes):
             try:
-                evals = extra.get("evals", [])
+                evals = _without_ablate(extra.get("evals", []))  # ablations are checked per model
                 RunSpec(task=entry["task"], size=size, task_options=options, steps=1, evals=evals)
             except ValueError as err:
                 if str(err) not in said:  # a bad option fails every size: say it once
@@ -250,10 +272,21 @@ def _tasks(raw: dict, problems: list[str]) -> list[dict]:
     return tasks
 
 
+def _without_ablate(evals: list[dict]) -> list[dict]:
+    """Named sets without their ablations (a set that is only an ablation left out): what can be
+    checked before the model is known."""
+    return [
+        {k: v for k, v in e.items() if k != "ablate"} for e in evals if e["options"] or e["size"] is not None
+    ]
+
+
 def _entry_extras(entry: dict, where: str, problems: list[str]) -> dict | None:
     """A task entry's evals / freeze (RunSpec fields) and its init_from selector (resolved once
     every cell is known, `sources`); None after a problem."""
-    extra = {k: entry[k] for k in ("evals", "freeze") if entry.get(k) is not None}
+    extra = {k: entry[k] for k in ("evals", "freeze", "interventions") if entry.get(k) is not None}
+    if "interventions" in extra and (problem := field_problem("interventions", extra["interventions"])):
+        problems.append(f"{where}.{problem}")
+        return None
     if "evals" in extra:
         try:
             extra["evals"] = canonical_evals(extra["evals"], f"{where}.evals")
@@ -420,10 +453,15 @@ def _expand(axes, training: dict, budget: dict, name: str, problems: list[str], 
     for combo in itertools.product(*axes):
         fields_ = {k: v for part in combo for k, v in part.items()}
         selector = fields_.pop(SELECTOR, None)  # the cell's source: resolved once every cell is known
-        where = ", ".join(f"{k}={v}" for k, v in fields_.items() if k not in ("task_options", "evals"))
+        set_name = fields_.pop(SET_NAME, None)
+        where = ", ".join(
+            f"{k}={v}" for k, v in fields_.items() if k not in ("task_options", "evals", "interventions")
+        )
+        where += f", interventions={set_name}" if set_name else ""
         try:
             spec = RunSpec(**{**training, **fields_}, steps=1, sweep=name)
             spec, origin = _apply_tuned(spec, tuned)
+            origin = {**origin, "interventions": set_name} if set_name else origin
             spec = _apply_budget(spec, budget)
         except (ValueError, TypeError) as err:
             failed.setdefault(str(err), []).append(where)

@@ -12,6 +12,10 @@ training task and the sets, and each smaller vocabulary must be a prefix of the 
 must mean the same thing in training and evaluation). Mazes share their vocabulary across grid
 sizes that way; ``maze_target`` appends its label tokens after the grid's coordinates, so it can be
 evaluated under other options but not at another size.
+
+``ablate: [{hook: blocks.1.hook_attn_out, op: zero}, ...]`` scores the set with those ablations
+(`interventions`: zero / mean ablation, clamped patterns) at every evaluation; a set with only
+``ablate`` is the held-out set under ablation (``{name: no_L1, ablate: [...]}``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import re
 from dataclasses import dataclass
 
 from search_scaling.tasks import Task, get_task
+from search_scaling.training import interventions
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
-KEYS = ("name", "options", "size")
+KEYS = ("name", "options", "size", "ablate")
 SPLIT_PREFIX = "eval:"
 
 
@@ -32,6 +37,7 @@ class EvalSet:
     task: Task
     size: int
     options: dict  # the task options after the set's overrides: part of the set's seed
+    ablate: list = ()  # interventions applied while scoring this set (`interventions`)
 
     @property
     def split(self) -> str:
@@ -39,15 +45,16 @@ class EvalSet:
 
 
 def canonical(evals, where: str = "evals") -> list[dict]:
-    """``evals`` as ``[{name, options, size}]`` (options ``{}`` and size None when not given), so
-    equal sets hash equally however they were written; raises ValueError naming the entry."""
+    """``evals`` as ``[{name, options, size[, ablate]}]`` (options ``{}`` and size None when not
+    given, ablate only when given), so equal sets hash equally however they were written; raises
+    ValueError naming the entry."""
     if not isinstance(evals, (list, tuple)):
-        raise ValueError(f"{where} must be a list of {{name, options, size}} mappings, got {evals!r}")
+        raise ValueError(f"{where} must be a list of {{name, options, size, ablate}} mappings, got {evals!r}")
     out, seen = [], set()
     for i, entry in enumerate(evals):
         at = f"{where}[{i}]"
         if not isinstance(entry, dict) or "name" not in entry or set(entry) - set(KEYS):
-            raise ValueError(f"{at}: a mapping with name and optional options and size, got {entry!r}")
+            raise ValueError(f"{at}: a mapping with name and optional options, size, ablate; got {entry!r}")
         name, options, size = entry["name"], entry.get("options") or {}, entry.get("size")
         if not isinstance(name, str) or not NAME.match(name):
             raise ValueError(f"{at}.name: 1-40 letters, digits, '_', '-' or '.', got {name!r}")
@@ -57,10 +64,16 @@ def canonical(evals, where: str = "evals") -> list[dict]:
             raise ValueError(f"{at}.options: a mapping of task options, got {options!r}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
             raise ValueError(f"{at}.size: an integer problem size, got {size!r}")
-        if not options and size is None:
-            raise ValueError(f"{at} ({name}): set options and/or size; otherwise it is the held-out set")
+        ablate = interventions.canonical(entry.get("ablate") or [], f"{at}.ablate", windows=False)
+        if not options and size is None and not ablate:
+            raise ValueError(
+                f"{at} ({name}): set options, size and/or ablate; otherwise it is the held-out set"
+            )
         seen.add(name)
-        out.append({"name": name, "options": dict(options), "size": size})
+        # ablate only when set: the sets of runs recorded before it keep their spelling and hash
+        out.append(
+            {"name": name, "options": dict(options), "size": size, **({"ablate": ablate} if ablate else {})}
+        )
     return out
 
 
@@ -77,7 +90,7 @@ def resolve(spec_task: str, task_options: dict, size: int, evals: list[dict]) ->
             task.check_size(set_size)
         except (ValueError, TypeError) as err:
             raise ValueError(f"{where}: {err}") from None
-        sets.append(EvalSet(entry["name"], task, set_size, options))
+        sets.append(EvalSet(entry["name"], task, set_size, options, entry.get("ablate", [])))
     return sets
 
 

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from search_scaling.models.transformer import Transformer
+from search_scaling.training import interventions
 from search_scaling.training.schedule import lr_multiplier
 from search_scaling.training.spec import RunSpec
 
@@ -30,6 +31,7 @@ class SequenceModel(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         tokens = batch["tokens"]
         inputs = batch.get("inputs", tokens)  # teacherless: the answer positions read a dummy token
+        interventions.activate(self.model, self.spec.interventions, self.global_step)  # no-op without any
         return masked_loss(self.model(inputs[:, :-1]), tokens, batch["mask"])
 
     def configure_optimizers(self):

@@ -25,8 +25,8 @@ from torch.utils.data import DataLoader
 
 from search_scaling.measures import ProgressMeasures
 from search_scaling.models import flops_per_token, param_counts
+from search_scaling.training import interventions, transfer, weights
 from search_scaling.training import stop as stop_rules
-from search_scaling.training import transfer, weights
 from search_scaling.training.data import StepBatches, eval_batch
 from search_scaling.training.evaluate import evaluate
 from search_scaling.training.module import SequenceModel
@@ -150,6 +150,8 @@ class RunTracker(L.Callback):
 
     # -- pieces ------------------------------------------------------------------------------------
     def _evaluate(self, trainer, pl_module, step: int) -> None:
+        if self.spec.interventions:  # the model at `step` (a pack member has none: it trains alone)
+            interventions.activate(pl_module.model, self.spec.interventions, step)
         metrics = self._measure(pl_module)
         if self.state["loss_n"]:
             self._rows(step, "train", {"loss": self.state["loss_sum"] / self.state["loss_n"],
@@ -157,7 +159,9 @@ class RunTracker(L.Callback):
             self.state["loss_sum"], self.state["loss_n"] = 0.0, 0
         self._rows(step, "eval", metrics)
         for split, task, batch in self.named:
-            self._rows(step, split, evaluate(pl_module.model, task, batch, self.precision))
+            model = pl_module.model  # (a pack member's is made when asked for: ask once)
+            with interventions.ablating(model, interventions.for_split(self.spec, split)):
+                self._rows(step, split, evaluate(model, task, batch, self.precision))
         if weights.keeps(self.spec.keep_checkpoints, step, self.last_step) and np.isfinite(metrics["loss"]):
             self._keep(pl_module, step)
         if np.isfinite(metrics["loss"]):  # a diverged model has no mechanism to measure

@@ -16,7 +16,7 @@ from functools import cached_property
 from search_scaling.models import ModelConfig, model_config
 from search_scaling.tasks import LOSS_MODES, Task, canonical_options, data_options, get_task
 from search_scaling.tasks.base import SIZE_SAMPLING
-from search_scaling.training import evalsets, transfer
+from search_scaling.training import evalsets, interventions, transfer
 from search_scaling.training import stop as stop_rules
 
 SCHEMA_VERSION = 1
@@ -29,10 +29,13 @@ NOT_HASHED = ("sweep", "keep_checkpoints", "progress")
 PROGRESS = ("off", "on")  # or k: every k-th evaluation (YAML's bare off / on arrive as False / True)
 # Fields added after runs were recorded: left out of the hash while at their default, so the
 # identity (and the finished cells) of every earlier run is kept.
-HASHED_UNLESS_DEFAULT = {"train_options": {}, "evals": [], "init_from": {}, "freeze": [], "stop": {}}
-# Part of the identity but not of any seed: a run with a stop rule trains exactly as the same run
-# without one (same initial weights, same batches) and only ends sooner.
-NOT_SEEDED = ("stop",)
+HASHED_UNLESS_DEFAULT = {
+    "train_options": {}, "evals": [], "init_from": {}, "freeze": [], "stop": {}, "interventions": [],
+}  # fmt: skip
+# Part of the identity but not of any seed: a run with a stop rule or an intervention starts from
+# the same weights and sees the same batches as the same run without it, so a comparison between
+# them isolates the rule (it only ends sooner) or the intervention (a controlled experiment).
+NOT_SEEDED = ("stop", "interventions")
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,10 @@ class RunSpec:
 
     ``evals`` adds named evaluation sets (`evalsets`: other task options and/or sizes, scored at
     every evaluation step as split ``eval:<name>``); ``init_from`` / ``freeze`` start from another
-    run's kept weights with parts frozen (`transfer`); ``keep_checkpoints`` (none | final | log:
-    every evaluation step) keeps model weights in the store (not hashed: it changes what is stored,
-    not what is computed).
+    run's kept weights with parts frozen (`transfer`); ``interventions`` clamp or ablate hook points
+    over step windows during training, and a named set's ``ablate`` at evaluation (`interventions`);
+    ``keep_checkpoints`` (none | final | log: every evaluation step) keeps model weights in the store
+    (not hashed: it changes what is stored, not what is computed).
 
     ``progress`` (on | off | k) logs the mechanistic progress measures (`search_scaling.measures`) at
     every (k-th) evaluation (not hashed: it changes what is logged).
@@ -84,6 +88,7 @@ class RunSpec:
     evals: list = field(default_factory=list)
     init_from: dict = field(default_factory=dict)
     freeze: list = field(default_factory=list)
+    interventions: list = field(default_factory=list)
     keep_checkpoints: str = "none"
     stop: dict = field(default_factory=dict)
     progress: str | int = "on"
@@ -103,6 +108,7 @@ class RunSpec:
         self.train_task  # noqa: B018 -- raises on an unknown sampling
         self.model_config  # noqa: B018 -- raises on unknown model names or bad overrides
         object.__setattr__(self, "freeze", transfer.check_freeze(self.freeze, self.model_config))
+        object.__setattr__(self, "interventions", interventions.check_spec(self))  # and evals' ablate
 
     # -- identity ----------------------------------------------------------------------------------
     def hashed_fields(self) -> dict:
@@ -245,6 +251,8 @@ def field_problem(name: str, value) -> str | None:
         return "; ".join(stop_rules.problems(value)) or None
     elif name in NAMES and not isinstance(value, str):
         return f"{name} must be a name (a string), got {value!r}"
+    elif name == "interventions":
+        return interventions.shape_problem(value)
     elif name in MAPPINGS and not isinstance(value, dict):
         return f"{name} must be a mapping, got {value!r}"
     return None
