@@ -75,9 +75,9 @@ def test_degenerate_sweeps_get_a_report_that_says_what_could_not_be_fitted(tmp_p
     missing = fits["not_fitted"]
     if case == "all failed":
         assert "no evaluation points" in missing["everything"] and "'failed': 2" in missing["everything"]
-        assert "Nothing could be fitted" in fits["findings"]
+        assert "Nothing could be fitted" in fits["findings"][0]
     elif len(case["sizes"]) == 1:
-        assert "1 size(s)" in missing["params boundary law"] and "size(s) 3" in fits["findings"]
+        assert "1 size(s)" in missing["params boundary law"] and "group(s) 3." in fits["findings"][0]
     else:
         assert "1 model size(s); a law needs 3" in missing["loss vs params (size 2)"]
         assert all(e["star_50"]["status"] != "inside" for e in fits["boundary"]["params"]["sizes"].values())
