@@ -43,7 +43,7 @@ class SizeColours:
             return self.colours[float(params)]
         return [self.colours[float(p)] for p in params]
 
-    def legend(self, fig, label="non-embedding parameters"):
+    def legend(self, fig, label="non-embedding\nparameters"):
         handles = [
             plt.Line2D([], [], marker="o", ls="", color=c, label=f"{p:,.0f}") for p, c in self.colours.items()
         ]
