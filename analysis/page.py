@@ -1,4 +1,4 @@
-"""The report's words: the findings (one bullet per question, numbers with their intervals, also kept in
+"""The report's words: the findings (one bullet per question, numbers with their intervals, also kept in fits.json)
 and the HTML page, one section per question, every figure closed, every number traced to fits.json."""
 
 from __future__ import annotations
