@@ -1,5 +1,5 @@
-"""The report's words: the findings (one bullet per question, numbers with their intervals, also kept in fits.json)
-and the HTML page, one section per question, every figure closed, every number traced to fits.json."""
+"""The report's words: the findings (one bullet per question, numbers with their intervals, also in
+fits.json) and the HTML page, one section per question, every figure closed, every number traced."""
 
 from __future__ import annotations
 
