@@ -7,22 +7,29 @@ point's exact accuracy from the model's own probabilities of the true answer:
     null:        exact = P^a
     alternative: exact = P^a + (1 - P^a) h sigmoid((L0 - x) / w)
 
-P is the probability of the whole true answer (``answer_prob``, the mean over examples of the
-per-example sequence probability); without it, the per-token geometric mean exp(answer_logprob),
-whose power a then plays the role of the answer length n. a = 1 is Schaeffer's null exactly; a free
-a also absorbs greedy decoding beating sampling (a model that puts 0.6 on each right token decodes
-the right path every time). The alternative adds an excess that switches on below a loss L0: a
-capability the per-token probabilities do not carry. For the search-carrying loss (``decision_loss``)
-P = exp(-decision_loss).
+P must be the mean over examples of each example's probability (of the whole answer: ``answer_prob``;
+of its decision tokens: ``decision_prob``). A geometric mean (exp(answer_logprob), exp(-decision_loss))
+under-predicts exact accuracy when examples vary in length and difficulty (Jensen), so a null built
+on one is biased towards "beyond artefact": it is used for the per-token loss only when the store has
+nothing better, marked ``null_biased``, and can then not say "beyond artefact"; the decision loss is
+not tested at all without ``decision_prob``. a = 1 is Schaeffer's null exactly; a free a also absorbs
+greedy decoding beating sampling. The alternative adds an excess that switches on below a loss L0.
 
-Test: binomial deviances of the two fits, quasi-likelihood F = ((D0 - D1) / 3) / phi with the
-dispersion phi = max(1, D1 / (m - 4)) from the larger model (checkpoints of one run re-use one
-evaluation set, so the points scatter more than binomially), p from F(3, m - 4). The verdict uses
-``alpha`` divided by the number of sizes tested (Bonferroni), which keeps false positives on
-artefact-only data at or below 1 in 20 sweeps (measured in the tests). A significant excess smaller
-than ``MIN_EXCESS`` (5 points of accuracy at its largest) is reported but is no evidence of a
-capability: with a hundred evaluation points any one-parameter null misses by a little somewhere.
-Intervals on the excess resample whole runs.
+Significance: binomial deviances of the two fits, quasi-likelihood F = ((D0 - D1) / 3) / phi with the
+dispersion phi = max(1, D1 / (m - 4)) (checkpoints of one run re-use one evaluation set), p from
+F(3, m - 4), at ``alpha`` divided by the number of groups tested (Bonferroni).
+
+Size, with 95% intervals that resample whole runs: the *excess*, the largest gap of the alternative's
+prediction over the null's at the data's points, and the *deficit*, the largest shortfall of the
+observed accuracy under the null's prediction, averaged within ``N_BINS`` bins of the loss (the
+one-sided alternative cannot fit it). Verdicts say what was shown, against the margin ``MARGIN`` (5
+points of accuracy):
+
+- ``below null``: the deficit's lower bound at or above the margin: the null misfits from below, and
+  as a free a then lowers the null elsewhere, an excess there is no evidence (checked first);
+- ``beyond artefact``: significant, and the excess's lower bound at or above the margin;
+- ``artefact``: excess and deficit both shown small (upper bounds under the margin);
+- ``undetermined``: anything else (an interval that reaches the margin, too little data), with why.
 """
 
 from __future__ import annotations
@@ -34,24 +41,35 @@ from scipy.special import expit, xlogy
 from scipy.stats import f as f_dist
 
 from analysis.fit import one_thread, resamples
-from analysis.per_size import size_key
+from analysis.groups import add_groups
 
 ALPHA = 0.01
 MIN_POINTS = 12
 MIN_RUNS = 2
 MIN_EXACT = 0.1  # exact accuracy that never leaves the floor has no jump to explain
-MIN_EXCESS = 0.05
+MARGIN = 0.05
+N_BINS = 5
+# The null's P per loss column: the per-example mean (unbiased) first, then a geometric mean (biased).
+NULLS = {"loss": (("answer_prob", False), ("answer_logprob", True)),
+         "decision_loss": (("decision_prob", False),)}  # fmt: skip
 
 
-def null_probability(points: pd.DataFrame, loss: str = "loss") -> tuple[np.ndarray, str] | None:
-    """P per point for the loss column ``loss`` and the name of its source, or None."""
-    if loss != "loss":
-        return (np.exp(-points[loss].to_numpy(float)), f"exp(-{loss})") if loss in points else None
-    if "answer_prob" in points and points["answer_prob"].notna().all():
-        return points["answer_prob"].to_numpy(float), "answer_prob"
-    if "answer_logprob" in points and points["answer_logprob"].notna().all():
-        return np.exp(points["answer_logprob"].to_numpy(float)), "exp(answer_logprob)"
+def null_probability(points: pd.DataFrame, loss: str = "loss") -> tuple[np.ndarray, str, bool] | None:
+    """(P per point, the name of its source, whether it is a biased geometric mean) for the loss
+    column ``loss``, or None when the store has no per-point quantity that makes the null."""
+    for column, biased in NULLS.get(loss, ()):
+        if column in points and points[column].notna().all():
+            values = points[column].to_numpy(float)
+            return (np.exp(values), f"exp({column})", True) if biased else (values, column, False)
     return None
+
+
+def why_untested(loss: str) -> str:
+    if loss == "decision_loss":
+        return ("unavailable: the store has no per-example decision probability (decision_prob); the "
+                "geometric mean exp(-decision_loss) under-predicts exact accuracy when examples vary, "
+                "so a test on it would be biased towards 'beyond artefact'")  # fmt: skip
+    return "unavailable: the store has neither answer_prob nor answer_logprob"
 
 
 def _binomial_nll(mu, k, n):
@@ -107,9 +125,9 @@ def _minimize(fun, starts, keep: int = 4):
     return best
 
 
-def _fit(x, logp, k, n, starts=None):
+def _fit(x, logp, k, n, starts=None, null_start=None):
     """(null, alternative) optimisation results on one set of points."""
-    null_starts = [np.array([v]) for v in (-1.0, 0.0, 1.0)]
+    null_starts = [null_start] if null_start is not None else [np.array([v]) for v in (-1.0, 0.0, 1.0)]
     null = _minimize(lambda t: _nll_and_grad(t, logp, x, k, n, True), null_starts)
     if starts is None:
         span = np.ptp(x) + 1e-12
@@ -119,17 +137,22 @@ def _fit(x, logp, k, n, starts=None):
     return null, alt
 
 
-def _max_excess(theta, logp, x) -> float:
-    """Largest excess of exact accuracy over the null part of the alternative, at the data's points."""
-    base = _null_mu(theta, logp)
-    return float(np.max(_alt_mu(theta, logp, x) - base))
+def _excess(null_theta, alt_theta, logp, x) -> float:
+    """Largest gap of the alternative's prediction over the null's, at the data's points."""
+    return float(np.max(_alt_mu(alt_theta, logp, x) - _null_mu(null_theta, logp)))
 
 
-def artefact_test(x, p, exact, n_eval, groups, n_boot: int = 0, alpha: float = ALPHA, seed: int = 0) -> dict:
-    """One problem size: ``x`` the loss, ``p`` the null's probability of the answer per point,
-    ``exact`` the observed accuracy over ``n_eval`` examples, ``groups`` the run of each point.
-    Returns the verdict (``artefact``, ``beyond artefact``, ``undetermined``), the statistic, and the
-    fitted null and excess."""
+def _deficit(null_theta, logp, x, exact) -> float:
+    """Largest shortfall of the observed accuracy under the null, averaged within bins of the loss."""
+    gap = _null_mu(null_theta, logp) - exact
+    return float(max(np.mean(gap[rows]) for rows in np.array_split(np.argsort(x), N_BINS)))
+
+
+def artefact_test(x, p, exact, n_eval, groups, n_boot: int = 200, alpha: float = ALPHA,
+                  seed: int = 0) -> dict:  # fmt: skip
+    """One group: ``x`` the loss, ``p`` the null's probability of the answer per point, ``exact``
+    the observed accuracy over ``n_eval`` examples, ``groups`` the run of each point. Returns the
+    verdict (see the module), the statistic, the fitted null, the excess and deficit with intervals."""
     x, p, exact = (np.asarray(v, float) for v in (x, p, exact))
     n = np.broadcast_to(np.asarray(n_eval, float), exact.shape)
     groups = np.asarray(groups)
@@ -143,16 +166,38 @@ def artefact_test(x, p, exact, n_eval, groups, n_boot: int = 0, alpha: float = A
     phi = max(1.0, d1 / dof)
     stat = max(d0 - d1, 0.0) / 3 / phi
     p_value = float(f_dist.sf(stat, 3, dof))
-    excess = _max_excess(alt.x, logp, x)
-    beyond = p_value < alpha and excess >= MIN_EXCESS
-    out = {"verdict": "beyond artefact" if beyond else "artefact", "p_value": p_value, "alpha": alpha,
-           "F": stat, "dispersion": phi, "deviance_null": d0, "deviance_alt": d1, "n_points": len(x),
-           "n_runs": int(len(np.unique(groups))), "null_exponent_a": float(np.exp(null.x[0])),
-           "excess": {"max": excess, "min_of_interest": MIN_EXCESS, "h": float(expit(alt.x[1])),
-                      "loss_threshold": float(alt.x[2]), "width": float(np.exp(alt.x[3]))}}  # fmt: skip
+    out = {"p_value": p_value, "alpha": alpha, "F": stat, "dispersion": phi, "deviance_null": d0,
+           "deviance_alt": d1, "n_points": len(x), "n_runs": int(len(np.unique(groups))),
+           "null_exponent_a": float(np.exp(null.x[0])), "margin": MARGIN,
+           "excess": {"max": _excess(null.x, alt.x, logp, x), "h": float(expit(alt.x[1])),
+                      "loss_threshold": float(alt.x[2]), "width": float(np.exp(alt.x[3]))},
+           "deficit": {"max": _deficit(null.x, logp, x, exact)}}  # fmt: skip
     if n_boot:
-        out["excess"]["max_ci"] = _excess_interval(x, logp, k, n, groups, alt.x, n_boot, seed)
-    return out
+        excess_ci, deficit_ci = _intervals(x, logp, k, n, groups, (null.x, alt.x), n_boot, seed)
+        out["excess"]["max_ci"], out["deficit"]["max_ci"] = excess_ci, deficit_ci
+    return {"verdict": verdict(out)[0], "reason": verdict(out)[1], **out}
+
+
+def verdict(test: dict) -> tuple[str, str]:
+    """(verdict, one sentence why) from a test's p-value and the intervals of its excess and deficit."""
+    excess, deficit = test["excess"].get("max_ci"), test["deficit"].get("max_ci")
+    if excess is None or deficit is None:
+        return "undetermined", "no interval on the excess (no bootstrap resamples)"
+    ex, de, margin = _pm(test["excess"]), _pm(test["deficit"]), test["margin"]
+    if deficit[0] >= margin:  # first: with a free exponent a, a deficit also shows as an excess elsewhere
+        return "below null", (f"exact accuracy falls short of the null by {de}: the null over-predicts, so "
+                              f"no excess over it (here {ex}) can be read as a capability")  # fmt: skip
+    if test["p_value"] < test["alpha"] and excess[0] >= margin:
+        return "beyond artefact", f"excess {ex}, its lower bound at or above the margin {margin:g}"
+    if excess[1] < margin and deficit[1] < margin:
+        return "artefact", f"excess {ex} and deficit {de} both under the margin {margin:g}"
+    return "undetermined", (f"excess {ex}, deficit {de}: an interval reaches the margin {margin:g}, "
+                            "so the gap is shown neither small nor large")  # fmt: skip
+
+
+def _pm(part: dict) -> str:
+    lo, hi = part["max_ci"]
+    return f"{part['max']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def _undetermined(x, exact, groups, n) -> str | None:
@@ -167,33 +212,44 @@ def _undetermined(x, exact, groups, n) -> str | None:
     return None
 
 
-def _excess_interval(x, logp, k, n, groups, theta, n_boot, seed) -> list[float] | None:
-    """95% percentile interval of the maximal excess, resampling whole runs."""
-    draws = []
+def _intervals(x, logp, k, n, groups, thetas, n_boot, seed) -> tuple[list[float] | None, list[float] | None]:
+    """95% percentile intervals of the excess and the deficit, resampling whole runs."""
+    excess, deficit = [], []
     for rows in resamples(len(x), groups, n_boot, seed):
-        _, alt = _fit(x[rows], logp[rows], k[rows], n[rows], starts=[theta])
-        if alt is not None:
-            draws.append(_max_excess(alt.x, logp[rows], x[rows]))
-    return np.percentile(draws, [2.5, 97.5]).tolist() if draws else None
+        null, alt = _fit(x[rows], logp[rows], k[rows], n[rows], starts=[thetas[1]], null_start=thetas[0])
+        if null is not None and alt is not None:
+            excess.append(_excess(null.x, alt.x, logp[rows], x[rows]))
+            deficit.append(_deficit(null.x, logp[rows], x[rows], k[rows] / n[rows]))
+    ci = lambda d: np.percentile(d, [2.5, 97.5]).tolist() if d else None  # noqa: E731
+    return ci(excess), ci(deficit)
 
 
-def artefact_by_size(points: pd.DataFrame, n_boot: int = 0, alpha: float = ALPHA) -> dict:
-    """Per (task, size): the test on ``loss`` and, where the store has it, on ``decision_loss``.
-    ``points``: the evaluation table (`analysis.records.eval_wide`) with step > 0."""
-    groups = list(points.groupby(["task", "task_size"]))
-    level = alpha / max(len(groups), 1)  # Bonferroni over the sizes tested
+def artefact_by_size(points: pd.DataFrame, n_boot: int = 200, alpha: float = ALPHA) -> dict:
+    """Per group (`analysis.groups`: task, data condition, size): the test on ``loss`` and on
+    ``decision_loss`` where the store has that loss (untested, with why, where it lacks the per-example
+    null). ``points``: the evaluation table (`analysis.records.eval_wide`) with step > 0."""
+    points = points if "group" in points else add_groups(points)
+    groups = list(points.groupby("group", sort=False))
+    level = alpha / max(len(groups), 1)  # Bonferroni over the groups tested
     out = {}
-    for (task, size), group in groups:
+    order = lambda item: (item[1]["family"].iloc[0], item[1]["task_size"].iloc[0])  # noqa: E731
+    for key, group in sorted(groups, key=order):
         group = group.dropna(subset=["exact", "loss"])
         per_loss = {}
         for loss in ("loss", "decision_loss"):
-            null = null_probability(group, loss) if loss in group else None
-            if null is None or group[loss].isna().any():
+            if loss not in group or group[loss].isna().any():
+                continue
+            null = null_probability(group, loss)
+            if null is None:
+                per_loss[loss] = {"verdict": "not tested", "reason": why_untested(loss)}
                 continue
             result = artefact_test(group[loss], null[0], group["exact"], group["eval_examples"],
                                    group["run_hash"], n_boot=n_boot, alpha=level)  # fmt: skip
-            per_loss[loss] = {**result, "null_source": null[1]}
-        out[size_key(task, size, points["task"].nunique())] = per_loss
+            per_loss[loss] = {**result, "null_source": null[1], "null_biased": null[2]}
+            if null[2] and result["verdict"] == "beyond artefact":
+                why = f"{result['reason']}, but against {null[1]}, a geometric mean biased towards 'beyond'"
+                per_loss[loss] |= {"verdict": "undetermined", "reason": why}
+        out[key] = per_loss
     return out
 
 

@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
 
 from analysis.artefact import predicted_exact  # noqa: E402
 
@@ -30,20 +29,43 @@ def _panels(n_cols: int, n_rows: int = 1, sharey="row"):
     return fig, axes
 
 
-def _size_norm(params) -> LogNorm:
-    params = np.asarray(params, float)
-    return LogNorm(vmin=params.min(), vmax=max(params.max(), params.min() * 1.01))
+class SizeColours:
+    """One discrete colour per model size (a sweep has a handful), ordered along the colormap, and a
+    legend beside the panels naming each: a continuous colour bar suggests sizes that were not run."""
+
+    def __init__(self, params):
+        sizes = sorted(set(np.asarray(params, float)))
+        cmap = plt.get_cmap(CMAP)
+        self.colours = {p: cmap(i / max(len(sizes) - 1, 1) * 0.9) for i, p in enumerate(sizes)}
+
+    def __call__(self, params):
+        if np.ndim(params) == 0:
+            return self.colours[float(params)]
+        return [self.colours[float(p)] for p in params]
+
+    def legend(self, fig, label="non-embedding\nparameters"):
+        handles = [
+            plt.Line2D([], [], marker="o", ls="", color=c, label=f"{p:,.0f}") for p, c in self.colours.items()
+        ]
+        anchor = (fig.subplotpars.right + 0.1 / fig.get_figwidth(), 0.5)
+        fig.legend(handles=handles, title=label, loc="center left", fontsize=7, title_fontsize=7,
+                   bbox_to_anchor=anchor, frameon=False)  # fmt: skip
 
 
-def _colorbar(fig, axes, norm, label="non-embedding parameters"):
-    mappable = plt.cm.ScalarMappable(norm=norm, cmap=CMAP)
-    right = fig.subplotpars.right
-    bar = fig.add_axes([right + 0.25 / fig.get_figwidth(), 0.15, 0.15 / fig.get_figwidth(), 0.7])
-    fig.colorbar(mappable, cax=bar, label=label)
+def _sizes(frame: pd.DataFrame) -> list[str]:
+    """The group keys (`analysis.groups`: task, data condition, size), one panel each, in order."""
+    if "group" not in frame:
+        return [str(s) for s in sorted(frame["task_size"].unique())]
+    order = frame.drop_duplicates("group").sort_values(["family", "task_size"])
+    return order["group"].tolist()
 
 
-def _sizes(frame: pd.DataFrame) -> list:
-    return sorted(frame["task_size"].unique())
+def _in(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    return frame[frame["group"] == key] if "group" in frame else frame[frame["task_size"].astype(str) == key]
+
+
+def _title(key: str) -> str:
+    return f"size {key}" if "/" not in key else key.replace("/", ", size ")
 
 
 def save(fig, path: Path) -> None:
@@ -55,19 +77,19 @@ def training_curves(wide: pd.DataFrame, path: Path) -> None:
     """Loss (top) and exact accuracy (bottom) against training tokens, one column per size; colour
     = model size, one thin line per seed."""
     sizes = _sizes(wide)
-    fig, axes = _panels(len(sizes), 2)
-    norm = _size_norm(wide["params_nonembed"])
+    fig, axes = _panels(len(sizes), 2, sharey=False)  # per-size loss axes: one scale squashes the others
+    colours = SizeColours(wide["params_nonembed"])
     for j, size in enumerate(sizes):
-        for _, run in wide[(wide["task_size"] == size) & (wide["step"] > 0)].groupby("run_hash"):
+        for _, run in _in(wide[wide["step"] > 0], size).groupby("run_hash"):
             run = run.sort_values("tokens")
-            colour = plt.get_cmap(CMAP)(norm(run["params_nonembed"].iloc[0]))
+            colour = colours(run["params_nonembed"].iloc[0])
             axes[0, j].plot(run["tokens"], run["loss"], color=colour, lw=0.9, alpha=0.8)
             axes[1, j].plot(run["tokens"], run["exact"], color=colour, lw=0.9, alpha=0.8)
-        axes[0, j].set(title=f"size {size}", xscale="log", yscale="log")
+        axes[0, j].set(title=_title(size), xscale="log", yscale="log")
         axes[1, j].set(xscale="log", xlabel="training tokens", ylim=(-0.02, 1.02))
-    axes[0, 0].set_ylabel("held-out loss")
+    axes[0, 0].set_ylabel("held-out loss (nats per answer token)")
     axes[1, 0].set_ylabel("exact-path accuracy")
-    _colorbar(fig, axes, norm)
+    colours.legend(fig)
     save(fig, path)
 
 
@@ -77,28 +99,27 @@ def accuracy_vs_loss(points: pd.DataFrame, per_size: dict, artefact: dict, path:
     against the observed accuracy; points above the diagonal are what per-token loss leaves out."""
     sizes = _sizes(points)
     fig, axes = _panels(len(sizes), 2, sharey=False)
-    norm = _size_norm(points["params_nonembed"])
+    colours = SizeColours(points["params_nonembed"])
     for j, size in enumerate(sizes):
-        group = points[points["task_size"] == size]
-        key = next((k for k in per_size if k == str(size) or k.endswith(f"/{size}")), str(size))
+        group, key = _in(points, size), size
         top, bottom = axes[0, j], axes[1, j]
-        top.scatter(group["loss"], group["exact"], c=group["params_nonembed"], cmap=CMAP, norm=norm, s=9)
+        top.scatter(group["loss"], group["exact"], c=colours(group["params_nonembed"]), s=9)
         test = artefact.get(key, {}).get("loss", {})
         null = predicted_exact(group, test)
         if null is not None:
             top.scatter(group["loss"], null, s=5, color="0.55", marker="x", lw=0.6, label="artefact null")
-            bottom.scatter(null, group["exact"], c=group["params_nonembed"], cmap=CMAP, norm=norm, s=9)
+            bottom.scatter(null, group["exact"], c=colours(group["params_nonembed"]), s=9)
         bottom.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
         _draw_sigmoid(top, group, per_size.get(key, {}).get("transition", {}))
         verdict = test.get("verdict", "not tested")
-        top.set(title=f"size {size}", xlabel="held-out loss", ylim=(-0.02, 1.02))
+        top.set(title=_title(size), xlabel="held-out loss (nats per answer token)", ylim=(-0.02, 1.02))
         bottom.set(
             title=verdict, xlabel="null: predicted exact (P^a)", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02)
         )
     axes[0, 0].set_ylabel("exact-path accuracy")
     axes[1, 0].set_ylabel("observed exact")
     axes[0, 0].legend(fontsize=7, loc="upper right")
-    _colorbar(fig, axes, norm)
+    colours.legend(fig)
     save(fig, path)
 
 
@@ -113,33 +134,37 @@ def _draw_sigmoid(ax, group, tr: dict) -> None:
         ax.axvspan(*tr["threshold_ci"], color="crimson", alpha=0.12, lw=0)
 
 
-def phase_diagram(final: pd.DataFrame, boundary: dict, path: Path) -> None:
-    """Final exact accuracy over (parameters x problem size): the seed mean as colour, every seed's
-    value written in the cell, and the fitted N*_50 of each size (with its interval) on top."""
-    table = final.pivot_table(index="task_size", columns="params_nonembed", values="exact", aggfunc="mean")
-    seeds = final.groupby(["task_size", "params_nonembed"])["exact"].apply(list)
-    params, sizes = table.columns.to_numpy(float), table.index.to_numpy()
+def phase_diagram(final: pd.DataFrame, crossings: dict, path: Path) -> None:
+    """Final exact accuracy over (parameters x group): the seed mean as colour, every seed's value
+    (in seed order) written in the cell, and each group's fitted N*_50 (with its interval) on top.
+    ``crossings``: group key -> the boundary's star_50 entry."""
+    final = final if "group" in final else final.assign(group=final["task_size"].astype(str), family="")
+    rows = _sizes(final)
+    table = final.pivot_table(index="group", columns="params_nonembed", values="exact", aggfunc="mean").loc[
+        rows
+    ]
+    seeds = final.sort_values("seed").groupby(["group", "params_nonembed"])["exact"].apply(list)
+    params = table.columns.to_numpy(float)
     edges = _log_edges(params)
-    fig, ax = plt.subplots(figsize=(1.6 * len(params) + 2.5, 0.9 * len(sizes) + 1.6))
-    fig.subplots_adjust(left=0.9 / fig.get_figwidth(), bottom=0.9 / fig.get_figheight(), top=0.95)
-    image = ax.pcolormesh(edges, np.arange(len(sizes) + 1) - 0.5, table.to_numpy(), cmap="viridis", vmin=0,
+    fig, ax = plt.subplots(figsize=(2.0 * len(params) + 2.8, 0.9 * len(rows) + 1.6))
+    fig.subplots_adjust(left=1.4 / fig.get_figwidth(), bottom=0.9 / fig.get_figheight(), top=0.95)
+    image = ax.pcolormesh(edges, np.arange(len(rows) + 1) - 0.5, table.to_numpy(), cmap="viridis", vmin=0,
                           vmax=1)  # fmt: skip
-    for i, size in enumerate(sizes):
+    for i, key in enumerate(rows):
         for p in params:
-            values = seeds.get((size, p), [])
-            mean = table.loc[size, p]
+            values, mean = seeds.get((key, p), []), table.loc[key, p]
             if not np.isfinite(mean):
                 continue
-            text = f"{mean:.2f}\n" + " / ".join(f"{v:.2f}" for v in values)
+            text = f"{mean:.2f}\n" + "/".join(f"{v:.2f}" for v in values)
             ax.text(
-                p, i, text, ha="center", va="center", fontsize=7, color="white" if mean < 0.6 else "black"
+                p, i, text, ha="center", va="center", fontsize=6.5, color="white" if mean < 0.6 else "black"
             )
-        _draw_crossing(ax, boundary.get("sizes", {}).get(str(size), {}).get("star_50", {}), i, edges)
+        _draw_crossing(ax, crossings.get(key, {}), i, edges)
     ax.set(xscale="log", xlabel="non-embedding parameters", ylabel="problem size")
-    ax.set_yticks(range(len(sizes)), [str(s) for s in sizes])
+    ax.set_yticks(range(len(rows)), [_title(k).removeprefix("size ") for k in rows])
     ax.set_xticks(params, [f"{p:,.0f}" for p in params], rotation=30, fontsize=8)
     ax.minorticks_off()
-    fig.colorbar(image, label="final exact accuracy (seed mean; seeds in the cells)")
+    fig.colorbar(image, label="final exact accuracy (seed mean; seeds in seed order in the cells)")
     save(fig, path)
 
 
@@ -160,8 +185,9 @@ def _draw_crossing(ax, star: dict, row: int, edges) -> None:
                     color="crimson", ms=6, capsize=3, label="N*_50")  # fmt: skip
     elif star.get("status") in ("above grid", "below grid"):
         above = star["status"] == "above grid"
-        ax.annotate("N*_50 " + star["bound"], xy=(edges[-1] if above else edges[0], row + 0.3), fontsize=7,
-                    color="crimson", ha="right" if above else "left")  # fmt: skip
+        ax.annotate("N*_50 " + star["bound"], xy=(edges[-1] if above else edges[0], row + 0.32), fontsize=7.5,
+                    color="darkred", ha="right" if above else "left", va="center",
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
 
 
 def boundary_law(boundaries: dict[str, dict], path: Path) -> None:
@@ -216,19 +242,19 @@ def _draw_law(ax, law: dict, sizes: dict) -> None:
 def loss_vs_params(final: pd.DataFrame, fits: dict, path: Path) -> None:
     """Final loss against parameters, one panel per size, every run a point, the size's law."""
     sizes = _sizes(final)
-    fig, axes = _panels(len(sizes), 1)
+    fig, axes = _panels(len(sizes), 1, sharey=False)
     for ax, size in zip(axes[0], sizes):
-        group = final[final["task_size"] == size]
+        group = _in(final, size)
         ax.scatter(group["params_nonembed"], group["loss"], s=14, color="tab:blue")
-        fit = fits.get(str(size), {})
+        fit = fits.get(size, {})
         if fit.get("params"):
             grid = np.geomspace(group["params_nonembed"].min(), group["params_nonembed"].max(), 100)
             ax.plot(
                 grid, _predict(fit["form"], fit["params"], grid), color="black", lw=1.2, label=fit["form"]
             )
             ax.legend(fontsize=7)
-        ax.set(title=f"size {size}", xscale="log", yscale="log", xlabel="non-embedding parameters")
-    axes[0, 0].set_ylabel("final held-out loss")
+        ax.set(title=_title(size), xscale="log", yscale="log", xlabel="non-embedding parameters")
+    axes[0, 0].set_ylabel("final held-out loss (nats per answer token)")
     save(fig, path)
 
 
@@ -244,12 +270,12 @@ def loss_vs_compute(points: pd.DataFrame, frontier: dict, path: Path) -> None:
     """Loss against training FLOPs for every evaluation point (colour = model size), the frontier
     (the least loss reached at each compute) and its fitted law, one panel per size."""
     sizes = _sizes(points)
-    fig, axes = _panels(len(sizes), 1)
-    norm = _size_norm(points["params_nonembed"])
+    fig, axes = _panels(len(sizes), 1, sharey=False)
+    colours = SizeColours(points["params_nonembed"])
     for ax, size in zip(axes[0], sizes):
-        group = points[points["task_size"] == size]
-        ax.scatter(group["flops"], group["loss"], c=group["params_nonembed"], cmap=CMAP, norm=norm, s=7)
-        entry = frontier.get(str(size), {})
+        group = _in(points, size)
+        ax.scatter(group["flops"], group["loss"], c=colours(group["params_nonembed"]), s=7)
+        entry = frontier.get(size, {})
         if entry.get("frontier"):
             fx, fy = zip(*entry["frontier"])
             ax.step(fx, fy, where="post", color="crimson", lw=1, label="frontier")
@@ -259,8 +285,8 @@ def loss_vs_compute(points: pd.DataFrame, frontier: dict, path: Path) -> None:
             ax.plot(
                 grid, _predict(fit["form"], fit["params"], grid), color="black", lw=1.2, label=fit["form"]
             )
-        ax.set(title=f"size {size}", xscale="log", yscale="log", xlabel="training FLOPs")
+        ax.set(title=_title(size), xscale="log", yscale="log", xlabel="training FLOPs")
         ax.legend(fontsize=7)
-    axes[0, 0].set_ylabel("held-out loss")
-    _colorbar(fig, axes, norm)
+    axes[0, 0].set_ylabel("held-out loss (nats per answer token)")
+    colours.legend(fig)
     save(fig, path)

@@ -1,19 +1,26 @@
 """Did the mechanism move before the metric? Lead times of the progress measures (split ``probe``)
-over exact accuracy, and a panel of both over training.
+over exact accuracy, each measure against its own baseline at initialisation, and a panel.
 
 For one run and one curve v(step), the *half-rise step* is the first evaluated step after the
 curve's lowest point at which it has covered half of its rise from that low to its last value:
 
-    s_half = min { s >= s_low : (v(s) - v_low) / (v(end) - v_low) >= 1/2 },  v_low = v(s_low) = min v,
+    s_half = min { s >= s_low : (v(s) - v_low) / (v(end) - v_low) >= 1/2 },  v_low = v(s_low) = min v.
 
-i.e. "half its final value" measured from where the rise starts: a wall probe starts at chance (0.5
-for balanced accuracy) or above it (a random network's residual stream already holds some of the
-maze, and training first washes it out), not at 0; for accuracy that starts at 0 this is the
-plain half of the final value. The lead time of a run is log10(s_half(accuracy) / s_half(measure)):
-positive when the measure moved first (1 = ten times earlier). Only runs whose accuracy jumps (rises
-by at least `MIN_JUMP`) and whose measure rises (by at least `MIN_RISE`) have one. Over runs: the
-median and a percentile-bootstrap 95% interval of the median.
+The lead time of a run is log10(s_half(accuracy) / s_half(measure)): positive when the measure moved
+first (1 = ten times earlier). Its resolution is one evaluation interval (the median log10 ratio of
+successive evaluated steps, stated with the summary). Only runs whose accuracy jumps (rises by at
+least `MIN_JUMP`) and whose measure rises (by at least `MIN_RISE`) have one.
 
+Control (issue 30): a measure must be read against what it gives an untrained model. Its *baseline*
+is its value at step 0; a measure that is at its best there (it ends at or below its step-0 value in
+more than half of the runs) reads something the untrained network already has (input statistics, not
+a mechanism): its half-rise times a recovery from the wash-out, so it is flagged and gives no lead
+time. A selectivity control (the same probe on shuffled labels, Hewitt and Liang 2019) is used when
+the store has the curve ``<measure>_control`` (selectivity = measure - control); the platform's
+measures do not log one yet, and the report says so.
+
+Every measure named for a task (`MEASURES`) gets its baseline, its control and, where used, its lead
+times with the median and a percentile-bootstrap 95% interval of the median over runs.
 `progress_section(curves, out)` is the report's entry point; `progress_html` renders it.
 """
 
@@ -39,6 +46,14 @@ MAIN_MEASURE = {"maze": "wall_probe_best", "maze_target": "wall_probe_best", "pa
 ACCURACY = {"maze": "exact", "maze_target": "reached_nearest", "parity": "final",
             "binary_copy": "final", "polynomial": "final", "d3": "exact", "induction": "token_acc",
             "assoc_recall": "exact", "graph_search": "exact", "path_star": "exact"}  # fmt: skip
+# Every measure the report reads per task (the main one first); mazes: the three the README names.
+MEASURES = {**{task: (measure,) for task, measure in MAIN_MEASURE.items()},
+            "maze": ("wall_probe_best", "adj_attn_max", "lens_decision_L0"),
+            "maze_target": ("wall_probe_best", "adj_attn_max", "lens_decision_L0")}  # fmt: skip
+# What a lead of a measure can and cannot mean, said beside its numbers.
+CAVEATS = {"lens_decision_L0": "in one-layer models layer 0 is the last, where the lens is decision_acc "
+           "(teacher-forced accuracy at decisions), which must rise before exact accuracy can: a lead "
+           "there is no evidence of a cheap precursor"}  # fmt: skip
 MIN_JUMP = 0.2  # accuracy must rise this much over training for a run to count as "jumping"
 MIN_RISE = 0.02  # a measure that moves less has no half-rise step
 PANEL_RUNS = 4
@@ -60,30 +75,79 @@ def half_rise_step(steps, values, min_rise: float = MIN_RISE) -> float:
 
 
 def lead_times(curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per run with a probe curve: its measure, the half-rise steps of the measure and of
-    accuracy, whether accuracy jumps, and ``log10_lead`` (NaN where either has no half-rise step)."""
+    """One row per (run, named measure with a probe curve): the measure's value at step 0 and at the
+    end, the half-rise steps of the measure and of accuracy, whether accuracy jumps, and
+    ``log10_lead`` (NaN where either has no half-rise step). Ordered by model, size, seed, measure."""
     rows = []
     for run, group in curves.groupby("run_hash", sort=True):
         task = group["task"].iloc[0] if "task" in group else None
-        measure, accuracy = MAIN_MEASURE.get(task), ACCURACY.get(task, "exact")
-        probe = group[(group["split"] == "probe") & (group["metric"] == measure)]
+        accuracy = ACCURACY.get(task, "exact")
         acc = group[(group["split"] == "eval") & (group["metric"] == accuracy)].sort_values("step")
-        if probe.empty or acc.empty:
+        if acc.empty:
             continue
         jumps = bool(acc["value"].iloc[-1] - acc["value"].iloc[0] >= MIN_JUMP)
-        s_measure = half_rise_step(probe["step"], probe["value"])
         s_acc = half_rise_step(acc["step"], acc["value"], MIN_JUMP)
-        lead = np.log10(s_acc / s_measure) if jumps and s_measure > 0 and s_acc > 0 else float("nan")
-        rows.append({"run_hash": run, "task": task, "model": _first(group, "model"),
-                     "task_size": _first(group, "task_size"), "seed": _first(group, "seed"),
-                     "measure": measure, "accuracy": accuracy, "jumps": jumps,
-                     "measure_half_step": s_measure, "accuracy_half_step": s_acc,
-                     "log10_lead": lead})  # fmt: skip
-    return pd.DataFrame(rows)
+        for measure in MEASURES.get(task, ()):
+            probe = group[(group["split"] == "probe") & (group["metric"] == measure)].sort_values("step")
+            if probe.empty:
+                continue
+            s_measure = half_rise_step(probe["step"], probe["value"])
+            lead = np.log10(s_acc / s_measure) if jumps and s_measure > 0 and s_acc > 0 else float("nan")
+            at_init = probe.loc[probe["step"] == 0, "value"]
+            rows.append({"run_hash": run, "task": task, "model": _first(group, "model"),
+                         "params_nonembed": _first(group, "params_nonembed"),
+                         "task_size": _first(group, "task_size"), "seed": _first(group, "seed"),
+                         "measure": measure, "accuracy": accuracy, "jumps": jumps,
+                         "at_init": float(at_init.iloc[0]) if len(at_init) else float("nan"),
+                         "final": float(probe["value"].iloc[-1]), "measure_half_step": s_measure,
+                         "accuracy_half_step": s_acc, "log10_lead": lead})  # fmt: skip
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    order = [
+        c for c in ("params_nonembed", "model", "task_size", "seed", "measure") if table[c].notna().any()
+    ]
+    return table.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def _first(group: pd.DataFrame, column: str):
     return group[column].iloc[0] if column in group else None
+
+
+def baseline(rows: pd.DataFrame) -> dict:
+    """One measure's values at initialisation against the end, over runs, and whether it starts at
+    its best (ends at or below its step-0 value in more than half of the runs)."""
+    known = rows.dropna(subset=["at_init"])
+    if known.empty:
+        return {"n_runs": 0, "starts_at_best": False, "note": "no evaluation at step 0: no baseline"}
+    below = int(np.sum(known["final"] <= known["at_init"]))
+    out = {"n_runs": len(known), "median_at_init": float(known["at_init"].median()),
+           "median_final": float(known["final"].median()), "runs_ending_at_or_below_init": below,
+           "starts_at_best": bool(below > len(known) / 2)}  # fmt: skip
+    if out["starts_at_best"]:
+        out["note"] = (f"at its best at initialisation (median {out['median_at_init']:.2f} at step 0); it "
+                       f"ends at or below its step-0 value in {below} of {len(known)} runs: its half-rise "
+                       "times a recovery, not a mechanism, so it gives no lead time")  # fmt: skip
+    return out
+
+
+def control(curves: pd.DataFrame, measure: str) -> dict:
+    """The selectivity control: ``<measure>_control`` (the probe on shuffled labels) where logged."""
+    name = f"{measure}_control"
+    both = curves[(curves["split"] == "probe") & curves["metric"].isin([measure, name])]
+    if name not in set(both["metric"]):
+        return {"available": False, "note": f"no selectivity control in the store ({name} not logged; the "
+                "measures would need a probe on shuffled labels, Hewitt and Liang 2019)"}  # fmt: skip
+    last = both.sort_values("step").groupby(["run_hash", "metric"])["value"].last().unstack()
+    selectivity = (last[measure] - last[name]).dropna()
+    return {"available": True, "median_final_selectivity": float(selectivity.median()),
+            "n_runs": int(len(selectivity))}  # fmt: skip
+
+
+def resolution_log10(curves: pd.DataFrame) -> float | None:
+    """One evaluation interval in log10 steps: the median log10 ratio of successive evaluated steps."""
+    steps = np.unique(curves.loc[(curves["split"] == "eval") & (curves["step"] > 0), "step"])
+    return float(np.median(np.diff(np.log10(steps)))) if len(steps) >= 2 else None
 
 
 def summarise(table: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -96,6 +160,19 @@ def summarise(table: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
     return {**out, "median_log10_lead": float(np.median(leads)),
             "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
             "share_measure_first": float(np.mean(leads > 0))}  # fmt: skip
+
+
+def per_measure(curves: pd.DataFrame, table: pd.DataFrame) -> dict:
+    """Per named measure: its baseline, its control, and its lead-time summary (or why none)."""
+    out = {}
+    for measure, rows in table.groupby("measure", sort=False):
+        base = baseline(rows)
+        entry = {"baseline": base, "control": control(curves, measure), "used": not base["starts_at_best"]}
+        if measure in CAVEATS:
+            entry["caveat"] = CAVEATS[measure]
+        entry["summary"] = summarise(rows) if entry["used"] else {"n_runs": len(rows), "reason": base["note"]}
+        out[measure] = entry
+    return out
 
 
 def progress_panel(curves: pd.DataFrame, table: pd.DataFrame, path: Path, n_runs: int = PANEL_RUNS) -> list:
@@ -139,37 +216,74 @@ def _representative(table: pd.DataFrame, n: int) -> list[str]:
 
 
 def progress_section(curves: pd.DataFrame, out: Path) -> dict:
-    """The report's progress section: lead-time table, its summary, and ``progress_panel.png``."""
+    """The report's progress section: per measure its baseline, control and lead-time summary; the
+    lead-time table; the resolution of a lead; and ``progress_panel.png`` (the main measure)."""
     table = lead_times(curves)
-    panel = progress_panel(curves, table, Path(out) / "progress_panel.png")
+    main = table[table["measure"] == table["task"].map(MAIN_MEASURE)] if len(table) else table
+    panel = progress_panel(curves, main.reset_index(drop=True), Path(out) / "progress_panel.png")
     records = table.replace({np.nan: None}).to_dict("records") if len(table) else []
-    return {"lead_times": records, "summary": summarise(table), "panel_runs": panel,
+    return {"measures": per_measure(curves, table) if len(table) else {}, "lead_times": records,
+            "resolution_log10": resolution_log10(curves), "panel_runs": panel,
             "min_jump": MIN_JUMP}  # fmt: skip
 
 
 def progress_html(section: dict, out: Path) -> str:
-    """An HTML fragment: the panel (embedded) and the lead-time table."""
-    summary, figure = section["summary"], ""
+    """An HTML fragment: the panel (embedded), one line per measure, and the lead-time table."""
+    figure = ""
     if section["panel_runs"]:
         data = base64.b64encode((Path(out) / "progress_panel.png").read_bytes()).decode()
         figure = f'<figure><img alt="progress_panel.png" src="data:image/png;base64,{data}"></figure>'
-    if "median_log10_lead" in summary:
-        lo, hi = summary["ci95"]
-        line = (f"median log10 lead {summary['median_log10_lead']:+.2f} [{lo:+.2f}, {hi:+.2f}] (95% "
-                f"bootstrap) over {summary['n_with_lead']} runs; the measure moved first in "
-                f"{summary['share_measure_first']:.0%} of them")  # fmt: skip
-    else:
-        line = f"no run's accuracy rose by {section['min_jump']} with a rising measure: no lead time"
-    rows = "".join(
-        f"<tr><td>{html.escape(str(r['model']))}</td><td>{r['task_size']}</td><td>{r['seed']}</td>"
-        f"<td>{html.escape(str(r['measure']))}</td><td>{_step(r['measure_half_step'])}</td>"
-        f"<td>{_step(r['accuracy_half_step'])}</td><td>{_lead(r['log10_lead'])}</td></tr>"
-        for r in section["lead_times"]
+    resolution = section.get("resolution_log10")
+    note = (f"<p>A lead's resolution is one evaluation interval, about {resolution:.2f} in log10 steps; "
+            "positive: the measure reached half its rise first.</p>" if resolution else "")  # fmt: skip
+    lines = "".join(
+        f"<li>{_measure_line(m, e, section['min_jump'])}</li>" for m, e in section["measures"].items()
     )
-    return (f'<h2>Progress measures: did the mechanism move first?</h2>{figure}<p id="lead-summary">{line}'
-            "</p><table id=\"lead-times\"><tr><th>model</th><th>size</th><th>seed</th><th>measure</th>"
-            "<th>measure half-rise step</th><th>accuracy half-rise step</th><th>log10 lead</th></tr>"
-            f"{rows}</table>")  # fmt: skip
+    if not lines:
+        lines = "<li>no probe curves in the store: no lead time</li>"
+    return (f'<h2>Progress measures: did the mechanism move first?</h2>{figure}{note}<ul id="lead-summary">'
+            f"{lines}</ul>{_lead_table(section)}")  # fmt: skip
+
+
+def _measure_line(measure: str, entry: dict, min_jump: float) -> str:
+    base, summary = entry["baseline"], entry["summary"]
+    text = f"<b>{html.escape(measure)}</b>: "
+    if "median_at_init" in base:
+        init, final = base["median_at_init"], base["median_final"]
+        text += f"median {init:.2f} at step 0 (untrained), {final:.2f} at the end; "
+    if not entry["used"]:
+        text += "not used for lead times: " + html.escape(summary["reason"])
+    elif "median_log10_lead" in summary:
+        lo, hi = summary["ci95"]
+        text += (
+            f"median log10 lead {summary['median_log10_lead']:+.2f} [{lo:+.2f}, {hi:+.2f}] over "
+            f"{summary['n_with_lead']} runs; it moved first in {summary['share_measure_first']:.0%} of them"
+        )
+    else:
+        text += f"no run's accuracy rose by {min_jump} with this measure rising: no lead time"
+    caveat = f"; caveat: {CAVEATS[measure]}" if measure in CAVEATS else ""
+    return text + "; " + html.escape(entry["control"].get("note", "selectivity control logged") + caveat)
+
+
+def _lead_table(section: dict) -> str:
+    """One row per run (model, size, seed order), one log10-lead column per measure used."""
+    used = [m for m, e in section["measures"].items() if e["used"]]
+    if not used:
+        return ""
+    runs: dict[str, dict] = {}
+    for r in section["lead_times"]:
+        if r["measure"] in used:
+            runs.setdefault(r["run_hash"], {"row": r})[r["measure"]] = r["log10_lead"]
+    head = "".join(f"<th>log10 lead: {html.escape(m)}</th>" for m in used)
+    body = "".join(
+        f"<tr><td>{html.escape(str(v['row']['model']))}</td><td>{v['row']['task_size']}</td>"
+        f"<td>{v['row']['seed']}</td><td>{_step(v['row']['accuracy_half_step'])}</td>"
+        + "".join(f"<td>{_lead(v.get(m))}</td>" for m in used)
+        + "</tr>"
+        for v in runs.values()
+    )
+    return ('<table id="lead-times"><tr><th>model</th><th>size</th><th>seed</th>'
+            f"<th>accuracy half-rise step</th>{head}</tr>{body}</table>")  # fmt: skip
 
 
 def _step(value) -> str:

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from analysis.groups import condition
+
 PARTITIONS = pa.schema([("sweep_id", pa.string()), ("run_hash", pa.string())])
 
 
@@ -67,9 +69,11 @@ def read_store(root, sweep: str | None = None) -> tuple[pd.DataFrame, pd.DataFra
     if runs.empty:
         raise ValueError(f"store {root!r} has no runs" + (f" for sweep {sweep!r}" if sweep else ""))
     runs = runs.copy()
-    runs["eval_examples"] = [json.loads(s).get("eval_examples") for s in runs["spec_json"]]
+    specs = [json.loads(s) for s in runs["spec_json"]]
+    runs["eval_examples"] = [spec.get("eval_examples") for spec in specs]
+    runs["condition"] = [condition(spec) for spec in specs]
     keep = ["run_hash", "task", "task_size", "model", "seed", "params_nonembed", "flops_per_token", "status",
-            "eval_examples"]  # fmt: skip
+            "eval_examples", "condition"]  # fmt: skip
     return runs, curves.merge(runs[keep], on="run_hash", how="inner")
 
 
@@ -84,8 +88,10 @@ def records(runs: pd.DataFrame) -> list[RunRecord]:
 def eval_wide(curves: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, step) of the held-out evaluation, one column per metric."""
     ev = curves[curves["split"] == "eval"]
-    index = ["run_hash", "step", "tokens", "flops", "task", "task_size", "model", "seed", "params_nonembed",
-             "eval_examples"]  # fmt: skip
+    if "condition" not in ev:  # a table from elsewhere: one condition
+        ev = ev.assign(condition="")
+    index = ["run_hash", "step", "tokens", "flops", "task", "condition", "task_size", "model", "seed",
+             "params_nonembed", "eval_examples"]  # fmt: skip
     return ev.pivot_table(index=index, columns="metric", values="value", observed=True).reset_index()
 
 

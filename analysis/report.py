@@ -13,6 +13,7 @@ run failed) gets a report that says what could not be fitted and why.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,11 @@ import pandas as pd
 from analysis import figures
 from analysis.artefact import artefact_by_size
 from analysis.boundary import boundary_law
+from analysis.degenerate import degenerate_fits
 from analysis.fit import bootstrap, fit_form
+from analysis.groups import add_groups
 from analysis.page import findings, render_html
-from analysis.per_size import frontier_by_size, threshold_vs_length, transitions_by_size
+from analysis.per_size import by_group, frontier_by_size, reported, threshold_vs_length, transitions_by_size
 from analysis.progress import progress_section
 from analysis.records import eval_wide, read_store
 from analysis.transitions import fit_transition, plateau_drop
@@ -38,9 +41,16 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.png"):  # a figure this sweep cannot draw must not survive from an older report
         stale.unlink()
-    fits = {"sweep": sweep, "store": str(store), "code_version": sorted(set(runs["code_version"].dropna())),
+    versions = runs["code_version"].dropna()
+    fits = {"sweep": sweep, "store": _relative(store, out), "code_version": sorted(set(versions)),
             "runs": sorted(runs["run_hash"]), "n_runs": len(runs), "bootstrap": n_boot,
             "status": runs["status"].value_counts().to_dict(), "not_fitted": {}}  # fmt: skip
+    if versions.nunique() > 1:
+        counts = ", ".join(f"{n} run(s) from {v}" for v, n in versions.value_counts().sort_index().items())
+        dirty = " (a '-dirty' version: uncommitted changes)" if versions.str.endswith("-dirty").any() else ""
+        fits["code_version_warning"] = (
+            f"the runs come from {versions.nunique()} code versions: {counts}{dirty}"
+        )
     wide = eval_wide(curves) if len(curves) else pd.DataFrame()
     if wide.empty or "exact" not in wide or "loss" not in wide:
         fits["not_fitted"]["everything"] = _why_empty(runs)
@@ -54,27 +64,67 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
     return fits
 
 
+def _relative(store, out: Path) -> str:
+    """The store as a path relative to the report (a URI as it is): fits.json names no machine."""
+    if "://" in str(store):
+        return str(store)
+    return os.path.relpath(Path(store).resolve(), out.resolve())
+
+
 def _analyse(fits: dict, wide: pd.DataFrame, out: Path, n_boot: int) -> None:
+    wide = add_groups(wide)
     final = wide.sort_values("step").groupby("run_hash", as_index=False).last()  # as records.final_eval
     points = wide[wide["step"] > 0].dropna(subset=["loss", "exact"])
+    fits["groups"] = group_names(wide)
     fits["per_size"] = transitions_by_size(points, n_boot)
     fits["threshold_vs_length"] = threshold_vs_length(fits["per_size"])
     fits["artefact"] = artefact_by_size(points, n_boot=n_boot)
-    fits["boundary"] = {"params": boundary_law(final, "params_nonembed", n_boot=n_boot),
-                        "compute": boundary_law(final, "flops", n_boot=n_boot)}  # fmt: skip
+    fits["boundary"] = boundaries(final, n_boot)
     fits["loss_vs_params"] = loss_vs_params(final, n_boot)
     fits["loss_vs_compute"] = frontier_by_size(points)
     fits["accuracy_vs_loss"] = pooled_accuracy_vs_loss(points, n_boot)
     fits["phase_diagram"] = phase_table(final)
     fits["training_curves"] = plateau_drops(wide)
+    fits["degenerate"] = degenerate_fits(fits, final, points)
     _collect_not_fitted(fits)
     figures.training_curves(wide, out / "training_curves.png")
     figures.accuracy_vs_loss(points, fits["per_size"], fits["artefact"], out / "accuracy_vs_loss.png")
-    figures.phase_diagram(final, fits["boundary"]["params"], out / "phase_diagram.png")
-    figures.boundary_law({"N": fits["boundary"]["params"], "C": fits["boundary"]["compute"]},
-                         out / "boundary_law.png")  # fmt: skip
+    figures.phase_diagram(final, _params_crossings(fits["boundary"], final), out / "phase_diagram.png")
+    laws = {_scale_label(k): v for k, v in fits["boundary"].items()}
+    figures.boundary_law(laws, out / "boundary_law.png")
     figures.loss_vs_params(final, fits["loss_vs_params"], out / "loss_vs_params.png")
     figures.loss_vs_compute(points, fits["loss_vs_compute"], out / "loss_vs_compute.png")
+
+
+def group_names(wide: pd.DataFrame) -> dict:
+    """Each group key with its task, data condition and size (what the page names it by)."""
+    first = wide.drop_duplicates("group").sort_values(["family", "task_size"])
+    return {row.group: {"task": row.task, "condition": row.condition or "default", "size": int(row.task_size),
+                        "family": row.family} for row in first.itertuples()}  # fmt: skip
+
+
+def boundaries(final: pd.DataFrame, n_boot: int) -> dict:
+    """The phase boundary per family (one task, one data condition): never a law across tasks.
+    Keys ``params`` and ``compute`` when the sweep has one family, else ``params (<family>)``..."""
+    out = {}
+    for family, rows in final.groupby("family", sort=True):
+        suffix = f" ({family})" if family else ""
+        out[f"params{suffix}"] = boundary_law(rows, "params_nonembed", n_boot=n_boot)
+        out[f"compute{suffix}"] = boundary_law(rows, "flops", n_boot=n_boot)
+    return out
+
+
+def _scale_label(key: str) -> str:
+    return key.replace("params", "N", 1) if key.startswith("params") else key.replace("compute", "C", 1)
+
+
+def _params_crossings(boundary: dict, final: pd.DataFrame) -> dict:
+    """Group key -> its N*_50 entry, for the phase diagram."""
+    out = {}
+    for row in final.drop_duplicates("group").itertuples():
+        key = f"params ({row.family})" if row.family else "params"
+        out[row.group] = boundary.get(key, {}).get("sizes", {}).get(str(row.task_size), {}).get("star_50", {})
+    return out
 
 
 def _why_empty(runs: pd.DataFrame) -> str:
@@ -88,7 +138,7 @@ def loss_vs_params(final: pd.DataFrame, n_boot: int) -> dict:
     """Final held-out loss against non-embedding parameters, one fit per problem size (a power law,
     or the saturating law when there are enough model sizes), bootstrapped over runs."""
     result = {}
-    for size, group in final.dropna(subset=["loss"]).groupby("task_size"):
+    for size, group in by_group(final.dropna(subset=["loss"])):
         x, y = group["params_nonembed"].to_numpy(float), group["loss"].to_numpy(float)
         if len(np.unique(x)) < 3 or np.any(y <= 0):
             why = (
@@ -112,7 +162,7 @@ def pooled_accuracy_vs_loss(points: pd.DataFrame, n_boot: int) -> dict:
     try:
         fit = fit_transition(points["loss"], points["exact"], n_eval=points["eval_examples"], n_boot=n_boot,
                              groups=points["run_hash"].to_numpy())  # fmt: skip
-        result["transition"] = fit.to_json()
+        result["transition"] = reported(fit.to_json())
         compute = np.log10(points["flops"].clip(lower=1))
         result["exact_vs_log_flops"] = fit_transition(
             compute, points["exact"], n_eval=points["eval_examples"]
@@ -129,7 +179,8 @@ def pooled_accuracy_vs_loss(points: pd.DataFrame, n_boot: int) -> dict:
 def phase_table(final: pd.DataFrame) -> dict:
     """Final exact accuracy per (size, parameters): the seed mean and every seed."""
     cells = {}
-    for (size, params), group in final.groupby(["task_size", "params_nonembed"]):
+    for (size, params), group in final.groupby(["group", "params_nonembed"]):
+        group = group.sort_values("seed")
         cells.setdefault(str(size), {})[str(params)] = {
             "mean": float(group["exact"].mean()), "seeds": dict(zip(map(str, group["seed"]), group["exact"])),
             "runs": list(group["run_hash"])}  # fmt: skip
@@ -160,11 +211,16 @@ def _collect_not_fitted(fits: dict) -> None:
             missing[f"L* (size {size})"] = entry["transition"]["error"]
     for size, tests in fits["artefact"].items():
         for loss, test in tests.items():
-            if test["verdict"] == "undetermined":
+            if test["verdict"] in ("undetermined", "not tested"):
                 missing[f"artefact test on {loss} (size {size})"] = test["reason"]
+    for what, why in fits.get("degenerate", {}).items():
+        missing[what] = f"degenerate fit, not shown as a result: {why}"
     for scale, result in fits["boundary"].items():
         if result["law"].get("form") is None:
             missing[f"{scale} boundary law"] = result["law"]["reason"]
+        for size, entry in result["sizes"].items():
+            if entry.get("reason"):
+                missing[f"{scale} crossing (size {size})"] = entry["reason"]
     for size, fit in fits["loss_vs_params"].items():
         if fit.get("form") is None:
             missing[f"loss vs params (size {size})"] = fit["reason"]

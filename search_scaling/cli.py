@@ -527,7 +527,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _tuning_report(store, args.sweep, Path(out), args)
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
-    print(fits["findings"])
+    print("\n".join(f"- {line}" for line in fits["findings"]))
     print(log_report(_report_mirror(store, args), args.sweep, out))
     return 0
 

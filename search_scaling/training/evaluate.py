@@ -5,7 +5,10 @@ Teacher-forced metrics: ``loss`` (mean NLL per answer token), ``next_token_acc``
 (per-token log-likelihood of the true answer, averaged over examples: the continuous companion of
 exact accuracy), ``answer_prob`` (probability of the whole true answer), ``answer_len`` (answer
 tokens per example: the n of the metric-artefact null, exact ~ exp(-n loss)) and, for tasks with token
-groups, ``<group>_loss`` / ``<group>_acc`` per group (mazes: ``decision_*`` and ``corridor_*``).
+groups, ``<group>_loss`` / ``<group>_acc`` per group (mazes: ``decision_*`` and ``corridor_*``) and
+``<group>_prob``, the mean over examples of each example's probability of all its tokens of the group
+(the metric-artefact null of that group: exp(-<group>_loss) is a geometric mean, which under-predicts
+exact accuracy when examples vary in length and difficulty).
 Decoded metrics are the task's own (for mazes: exact, token_acc, valid, reached, first_step,
 prefix_len, prefix_frac, exact_dec_<k>); a metric is averaged over the examples it applies to.
 A batch whose model inputs differ from its targets (``TaskBatch.inputs``, teacherless training) is
@@ -65,6 +68,7 @@ def summarise(task: Task, n: int, sums: dict[str, float], per_example: dict[str,
         if sums.get(f"n_{name}", 0.0) > 0:
             out[f"{name}_loss"] = sums[f"nll_{name}"] / sums[f"n_{name}"]
             out[f"{name}_acc"] = sums[f"hits_{name}"] / sums[f"n_{name}"]
+            out[f"{name}_prob"] = sums[f"prob_{name}"] / n  # an example without the group counts as 1
     for key, values in per_example.items():
         values = np.concatenate(values)
         if not np.isnan(values).all():  # NaN = the metric does not apply (e.g. an empty stratum)
@@ -97,6 +101,7 @@ def _teacher_forced(model, task: Task, batch: TaskBatch, idx, device) -> dict[st
             sums[f"n_{name}"] = float(in_group.sum())
             sums[f"nll_{name}"] = float(-(token_logp * in_group).sum())
             sums[f"hits_{name}"] = float((hits & in_group).sum())
+            sums[f"prob_{name}"] = float((token_logp * in_group).sum(dim=1).exp().sum())  # sum of [n]
     return sums
 
 

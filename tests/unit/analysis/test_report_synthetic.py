@@ -20,14 +20,15 @@ def _points(wide):
 
 
 def test_artefact_only_data_is_called_artefact_with_at_most_one_false_positive_in_20_sweeps():
-    flagged = []
+    flagged, verdicts = [], []
     for seed in range(20):
-        tests = artefact_by_size(_points(eval_wide(curves_table(make_runs(seed)))))
-        verdicts = {size: t["loss"]["verdict"] for size, t in tests.items()}
-        assert set(verdicts) == {"2", "3", "4"} and "undetermined" not in verdicts.values()
-        flagged += [seed] if "beyond artefact" in verdicts.values() else []
+        tests = artefact_by_size(_points(eval_wide(curves_table(make_runs(seed)))), n_boot=20)
+        assert set(tests) == {"2", "3", "4"}
+        verdicts += [t["loss"]["verdict"] for t in tests.values()]
+        flagged += [seed] if any(t["loss"]["verdict"] == "beyond artefact" for t in tests.values()) else []
         assert all(t["loss"]["null_exponent_a"] == pytest.approx(1, abs=0.1) for t in tests.values())
     assert len(flagged) <= 1, flagged
+    assert "below null" not in verdicts and verdicts.count("artefact") >= 0.8 * len(verdicts), verdicts
 
 
 def test_a_genuine_jump_on_top_is_beyond_artefact_and_sized(tmp_path):
@@ -35,7 +36,7 @@ def test_a_genuine_jump_on_top_is_beyond_artefact_and_sized(tmp_path):
     _, curves = read_store(store, "syn")
     tests = artefact_by_size(_points(eval_wide(curves)), n_boot=30)
     assert tests["3"]["loss"]["verdict"] == "beyond artefact"
-    assert tests["2"]["loss"]["verdict"] == tests["4"]["loss"]["verdict"] == "artefact"
+    assert {tests["2"]["loss"]["verdict"], tests["4"]["loss"]["verdict"]} <= {"artefact", "undetermined"}
     excess = tests["3"]["loss"]["excess"]
     assert excess["max"] > 0.1 and excess["max_ci"][0] > 0.05
     assert excess["loss_threshold"] == pytest.approx(0.15, abs=0.05)
@@ -74,9 +75,9 @@ def test_degenerate_sweeps_get_a_report_that_says_what_could_not_be_fitted(tmp_p
     missing = fits["not_fitted"]
     if case == "all failed":
         assert "no evaluation points" in missing["everything"] and "'failed': 2" in missing["everything"]
-        assert "Nothing could be fitted" in fits["findings"]
+        assert "Nothing could be fitted" in fits["findings"][0]
     elif len(case["sizes"]) == 1:
-        assert "1 size(s)" in missing["params boundary law"] and "size(s) 3" in fits["findings"]
+        assert "1 size(s)" in missing["params boundary law"] and "group(s) 3." in fits["findings"][0]
     else:
         assert "1 model size(s); a law needs 3" in missing["loss vs params (size 2)"]
         assert all(e["star_50"]["status"] != "inside" for e in fits["boundary"]["params"]["sizes"].values())
