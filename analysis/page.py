@@ -112,7 +112,9 @@ def _boundary_sentence(fits: dict) -> str:
             f" {family}" if family else ""
         )
         stars = ", ".join(
-            f"{_star(e.get('star_50', {}), e.get('grid'))} (size {s})" for s, e in result["sizes"].items()
+            f"{_star(e.get('star_50', {}), e.get('grid'))} (size {s}"
+            + (f": {e['reason']})" if e.get("reason") else ")")
+            for s, e in result["sizes"].items()
         )
         law = result["law"]
         text = f"{name}: {stars}"
@@ -126,7 +128,12 @@ def _boundary_sentence(fits: dict) -> str:
             text += f", gamma >= {law['lower_bound_gamma']:.1f} from the sizes beyond the grid"
         out.append(text)
     return ("How many parameters and how much compute does a size need for 50% exact accuracy, and how fast "
-            "does that grow (N* ~ n^gamma)? " + ". ".join(out) + ".")  # fmt: skip
+            "does that grow (N* ~ n^gamma)? " + ". ".join(out) + ". " + BOUNDARY_METHOD)  # fmt: skip
+
+
+BOUNDARY_METHOD = ("N*_50 is read off a monotone fit of final exact accuracy against log parameters (no "
+                   "sigmoid assumed); its interval spans the model sizes either side of the crossing, over "
+                   "resampled seeds, because the data do not say where between them it lies.")  # fmt: skip
 
 
 def _progress_sentence(fits: dict) -> str:
@@ -161,7 +168,9 @@ with 95% intervals over runs; verdicts compare the intervals with the margin.</d
 <dt>L*</dt><dd>the loss at the middle of a sharp jump of exact accuracy (a sigmoid's midpoint), only where a
 jump was found. L_50: the loss where accuracy crosses 50%, from a monotone fit.</dd>
 <dt>N*_50, N*_90, C*_50</dt><dd>non-embedding parameters (or training FLOPs) at which final exact accuracy
-crosses 50% (90%); "&gt; x" / "&lt; x": beyond the grid of models run.</dd>
+crosses 50% (90%), interpolated on a monotone fit in log parameters; its interval runs from the model size
+below the crossing to the one above it (over resampled seeds): no shape between them is assumed;
+"&gt; x" / "&lt; x": beyond the grid of models run.</dd>
 <dt>gamma</dt><dd>the growth exponent of N*_50 ~ n^gamma across problem sizes n (within one task and data
 condition).</dd>
 <dt>log10 lead</dt><dd>log10 of the step at which accuracy reached half its rise over the step at which the
@@ -240,6 +249,11 @@ def _fit_rows(fits: dict) -> str:
     return "".join(rows)
 
 
+def _estimator(fits: dict) -> str:
+    names = {r.get("estimator") for r in fits.get("boundary", {}).values() if r.get("estimator")}
+    return "; ".join(sorted(names)) or "none (no boundary fitted)"
+
+
 def _finite(value) -> bool:
     return value is not None and value == value and abs(value) != float("inf")
 
@@ -262,6 +276,7 @@ def render_html(fits: dict, out: Path) -> str:
         per_size_rows=_per_size_rows(fits),
         boundary_rows=_boundary_rows(fits),
         fit_rows=_fit_rows(fits),
+        boundary_estimator=html.escape(_estimator(fits)),
         missing=missing or "<li>nothing: every question had enough data</li>",
         fig_accuracy=fig(
             "accuracy_vs_loss.png",
@@ -315,6 +330,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:90%}}</style>
 <h2 id="boundary">Phase boundary: how many parameters, how much compute per problem size?</h2>
 {fig_phase}
 {fig_boundary}
+<p>Estimator: {boundary_estimator}.</p>
 <table id="boundary-table"><tr><th>scale</th><th>size</th><th>50% crossing [95%]</th>
 <th>90% crossing [95%]</th><th>note</th></tr>
 {boundary_rows}</table>
