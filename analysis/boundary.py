@@ -74,16 +74,21 @@ def _uniform_in_brackets(brackets: list[tuple[float, float]], seed: int) -> np.n
     return np.where(np.isfinite(draws), draws, np.nan)
 
 
+def _grid_value(log_value: float) -> float:
+    """A model size of the grid from its log10: its own value (3000), not 10^log10 (3000.0000000000014)."""
+    return float(f"{10**log_value:.12g}")
+
+
 def _located(full: tuple[float, float, float], brackets, crossed, lo: float, hi: float) -> dict:
     """A crossing as a value with its interval when inside the grid, else as a bound."""
     below, reached, log_value = full
-    top, bottom = float(f"{10**hi:.12g}"), float(f"{10**lo:.12g}")  # the grid's own values, not 10^log10
+    top, bottom = _grid_value(hi), _grid_value(lo)
     if not np.isfinite(reached):
         return {"status": "above grid", "bound": f"> {top:.4g}", "lower_bound": top}
     if not np.isfinite(below):
         return {"status": "below grid", "bound": f"< {bottom:.4g}", "upper_bound": bottom}
     out = {"status": "inside", "value": float(10**log_value), "log10": log_value,
-           "bracket": [float(10**below), float(10**reached)]}  # fmt: skip
+           "bracket": [_grid_value(below), _grid_value(reached)]}  # fmt: skip
     ends = np.array(brackets, float).reshape(-1, 2)
     ci = [below, reached]
     if len(ends):  # order statistics, not interpolation: an end may be infinite (outside the grid)

@@ -134,10 +134,11 @@ def _draw_sigmoid(ax, group, tr: dict) -> None:
         ax.axvspan(*tr["threshold_ci"], color="crimson", alpha=0.12, lw=0)
 
 
-def phase_diagram(final: pd.DataFrame, crossings: dict, path: Path) -> None:
+def phase_diagram(final: pd.DataFrame, crossings: dict, path: Path, budget: dict | None = None) -> None:
     """Final exact accuracy over (parameters x group): the seed mean as colour, every seed's value
     (in seed order) written in the cell, and each group's fitted N*_50 (with its interval) on top.
-    ``crossings``: group key -> the boundary's star_50 entry."""
+    ``crossings``: group key -> the boundary's star_50 entry; ``budget``: group key -> the model
+    sizes whose cells ended on their step cap (hatched: more training could raise them)."""
     final = final if "group" in final else final.assign(group=final["task_size"].astype(str), family="")
     rows = _sizes(final)
     table = final.pivot_table(index="group", columns="params_nonembed", values="exact", aggfunc="mean").loc[
@@ -159,6 +160,11 @@ def phase_diagram(final: pd.DataFrame, crossings: dict, path: Path) -> None:
             ax.text(
                 p, i, text, ha="center", va="center", fontsize=6.5, color="white" if mean < 0.6 else "black"
             )
+        for p in (budget or {}).get(key, []):
+            j = int(np.argmin(np.abs(params - p)))
+            cell = plt.Rectangle((edges[j], i - 0.5), edges[j + 1] - edges[j], 1, fill=False, hatch="///",
+                                 edgecolor="darkorange", lw=0)  # fmt: skip
+            ax.add_patch(cell)
         _draw_crossing(ax, crossings.get(key, {}), i, edges)
     ax.set(xscale="log", xlabel="non-embedding parameters", ylabel="problem size")
     ax.set_yticks(range(len(rows)), [_title(k).removeprefix("size ") for k in rows])
@@ -181,12 +187,15 @@ def _draw_crossing(ax, star: dict, row: int, edges) -> None:
     if star.get("status") == "inside":
         lo, hi = star.get("ci", [star["value"]] * 2)
         lo, hi = min(max(lo, edges[0]), star["value"]), max(min(hi, edges[-1]), star["value"])
+        hollow = {"mfc": "white"} if star.get("budget_limited") else {}  # could move with more training
         ax.errorbar(star["value"], row, xerr=[[star["value"] - lo], [hi - star["value"]]], fmt="D",
-                    color="crimson", ms=6, capsize=3, label="N*_50")  # fmt: skip
+                    color="crimson", ms=6, capsize=3, label="N*_50", **hollow)  # fmt: skip
     elif star.get("status") in ("above grid", "below grid"):
         above = star["status"] == "above grid"
-        ax.annotate("N*_50 " + star["bound"], xy=(edges[-1] if above else edges[0], row + 0.32), fontsize=7.5,
-                    color="darkred", ha="right" if above else "left", va="center",
+        budget = " (budget-limited)" if star.get("budget_limited") else ""
+        where = (edges[-1] if above else edges[0], row + 0.32)
+        ax.annotate(f"N*_50 {star['bound']}{budget}", xy=where, fontsize=7.5, color="darkred",
+                    ha="right" if above else "left", va="center",
                     bbox={"boxstyle": "round", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
 
 
@@ -218,7 +227,8 @@ def _draw_star(ax, size: int, star: dict, colour: str, grid) -> None:
         lo, hi = (max(lo, grid[0]), min(hi, grid[1])) if grid else (lo, hi)
         lo, hi = min(lo, star["value"]), max(hi, star["value"])  # a percentile interval may miss the estimate
         err = [[star["value"] - lo], [hi - star["value"]]]
-        ax.errorbar(size, star["value"], yerr=err, fmt="o", color=colour, capsize=3)
+        hollow = {"mfc": "white"} if star.get("budget_limited") else {}  # could move with more training
+        ax.errorbar(size, star["value"], yerr=err, fmt="o", color=colour, capsize=3, **hollow)
     elif star.get("status") == "above grid":
         ax.plot(size, star["lower_bound"], marker="^", color=colour, ms=8, mfc="none")
     elif star.get("status") == "below grid":

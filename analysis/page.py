@@ -23,16 +23,18 @@ def _big(value: float) -> str:
 
 
 def _star(star: dict, grid=None) -> str:
-    """A crossing with its interval; interval ends beyond the grid are shown as bounds."""
+    """A crossing with its interval; interval ends beyond the grid are shown as bounds; "(budget-
+    limited)" where a run that ended on its step cap could move it."""
+    budget = " (budget-limited)" if star.get("budget_limited") else ""
     if star.get("status") != "inside":
-        return star.get("bound") or "undetermined"
+        return (star.get("bound") or "undetermined") + budget
     text = _big(star["value"])
     if "ci" in star:
         lo, hi = star["ci"]
         left = f"< {_big(grid[0])}" if grid and lo < grid[0] else _big(lo)
         right = f"> {_big(grid[1])}" if grid and hi > grid[1] else _big(hi)
         text += f" [{left}, {right}]"
-    return text
+    return text + budget
 
 
 def findings(fits: dict) -> list[str]:
@@ -40,7 +42,8 @@ def findings(fits: dict) -> list[str]:
     if "everything" in fits.get("not_fitted", {}):
         return [f"Nothing could be fitted: {fits['not_fitted']['everything']}."]
     parts = [_sweep_sentence(fits), _threshold_sentence(fits), _artefact_sentence(fits),
-             _constancy_sentence(fits), _boundary_sentence(fits), _progress_sentence(fits)]  # fmt: skip
+             _constancy_sentence(fits), _boundary_sentence(fits), _budget_sentence(fits),
+             _compute_sentence(fits), _progress_sentence(fits)]  # fmt: skip
     return [p for p in parts if p]
 
 
@@ -136,6 +139,45 @@ BOUNDARY_METHOD = ("N*_50 is read off a monotone fit of final exact accuracy aga
                    "resampled seeds, because the data do not say where between them it lies.")  # fmt: skip
 
 
+def _budget_sentence(fits: dict) -> str:
+    stops = fits.get("stops")
+    if not stops:
+        return ""
+    how = ", ".join(f"{n} on {r}" for r, n in stops["stop_reasons"].items())
+    cells = "; ".join(
+        f"size {g} at {', '.join(f'{p:,}' for p in ps)}" for g, ps in stops["budget_limited"].items()
+    )
+    text = f"Did the runs end on their stop rules or on the step cap? They ended {how}. "
+    if not cells:
+        return text + "No cell ended on the step cap (budget)."
+    return text + (f"Budget-limited cells (a run ended on its step cap, so more training could raise its "
+                   f"accuracy), in non-embedding parameters: {cells}. A crossing marked budget-limited could "
+                   "lie at fewer parameters; those cells are hatched in the phase diagram.")  # fmt: skip
+
+
+def _compute_sentence(fits: dict) -> str:
+    table = fits.get("compute_to_target")
+    if not table:
+        return ""
+    bits = []
+    for group, targets in table.items():
+        for level, entry in targets.items():
+            bits.append(f"size {group}, {level}%: {_cost(entry)}")
+    return ("What is the least training compute that reaches 50% and 90% exact accuracy (each model's median "
+            "over seeds, the cheapest model)? " + "; ".join(bits) + ".")  # fmt: skip
+
+
+def _cost(entry: dict) -> str:
+    if not entry["reached"]:
+        return entry["reason"]
+    text = f"{entry['flops']:.3g} FLOPs ({entry['model']}, step {entry['step']:,.0f}, "
+    text += f"{entry['seeds_reached']} seeds)"
+    cut = ", ".join(f"{p:,}" for p in entry["smaller_budget_limited"])
+    if cut:
+        text += f", maybe less: smaller models ({cut} parameters) ran out of budget before it"
+    return text
+
+
 def _progress_sentence(fits: dict) -> str:
     measures = fits.get("progress", {}).get("measures", {})
     if not measures:
@@ -220,7 +262,11 @@ def _boundary_rows(fits: dict) -> str:
         for size, entry in result["sizes"].items():
             grid = entry.get("grid")
             stars = [_star(entry.get(f"star_{q}", {}), grid) for q in ("50", "90")]
-            cells = [scale, size, *stars, entry.get("reason", "")]
+            note = entry.get("reason", "")
+            if entry.get("budget_limited_models"):
+                models = ", ".join(f"{p:,}" for p in entry["budget_limited_models"])
+                note = (note + "; " if note else "") + f"runs ended on their step cap at {models} parameters"
+            cells = [scale, size, *stars, note]
             rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "".join(rows)
 
@@ -246,6 +292,23 @@ def _fit_rows(fits: dict) -> str:
             lo, hi = law.get("gamma_ci") or [float("nan")] * 2
             rows.append(f"<tr><td>{scale}*_50 vs problem size</td><td>{law['form']}</td><td>gamma</td>"
                         f"<td>{law['gamma']:.4g}</td><td>[{lo:.4g}, {hi:.4g}]</td></tr>")  # fmt: skip
+    return "".join(rows)
+
+
+def _compute_rows(fits: dict) -> str:
+    rows = []
+    for group, targets in fits.get("compute_to_target", {}).items():
+        for level, e in targets.items():
+            if e["reached"]:
+                cut = ", ".join(f"{p:,}" for p in e["smaller_budget_limited"])
+                note = (
+                    f"smaller models at {cut} parameters ran out of budget first: maybe less" if cut else ""
+                )
+                cells = [group, f"{level}%", f"{e['flops']:.3g}", e["model"], f"{e['step']:,.0f}",
+                         e["seeds_reached"], note]  # fmt: skip
+            else:
+                cells = [group, f"{level}%", "not reached", "", "", "", e["reason"]]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "".join(rows)
 
 
@@ -277,6 +340,7 @@ def render_html(fits: dict, out: Path) -> str:
         boundary_rows=_boundary_rows(fits),
         fit_rows=_fit_rows(fits),
         boundary_estimator=html.escape(_estimator(fits)),
+        compute_rows=_compute_rows(fits),
         missing=missing or "<li>nothing: every question had enough data</li>",
         fig_accuracy=fig(
             "accuracy_vs_loss.png",
@@ -289,13 +353,15 @@ def render_html(fits: dict, out: Path) -> str:
         fig_phase=fig(
             "phase_diagram.png",
             "final exact accuracy: seed mean (colour, first line), each seed in "
-            "seed order (second line); red diamond: N*_50 with its interval; boxed note: its bound",
+            "seed order (second line); red diamond: N*_50 with its interval (the model sizes either side); "
+            "boxed note: its bound; hatched cells and hollow diamonds: budget-limited (a run ended on its "
+            "step cap)",
         ),  # fmt: skip
         fig_boundary=fig(
             "boundary_law.png",
             "crossings of 50% and 90% exact accuracy against problem size, "
-            "with intervals; open triangles: bounds (beyond the grid); line and band: the power law "
-            "and gamma's interval",
+            "with intervals; open triangles: bounds (beyond the grid); hollow circles: budget-limited "
+            "crossings; line and band: the power law and gamma's interval",
         ),  # fmt: skip
         fig_curves=fig(
             "training_curves.png",
@@ -334,6 +400,10 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:90%}}</style>
 <table id="boundary-table"><tr><th>scale</th><th>size</th><th>50% crossing [95%]</th>
 <th>90% crossing [95%]</th><th>note</th></tr>
 {boundary_rows}</table>
+<h3 id="compute-to-target">Compute to target: the least training FLOPs that reach 50% and 90% exact</h3>
+<table id="compute-table"><tr><th>size</th><th>target</th><th>least FLOPs (median over seeds)</th>
+<th>model</th><th>step</th><th>seeds reaching it</th><th>note</th></tr>
+{compute_rows}</table>
 <h2 id="curves">Training curves</h2>
 {fig_curves}
 <h2 id="scaling">Loss against parameters and compute</h2>

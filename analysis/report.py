@@ -29,6 +29,7 @@ from analysis.page import findings, render_html
 from analysis.per_size import by_group, frontier_by_size, reported, threshold_vs_length, transitions_by_size
 from analysis.progress import progress_section
 from analysis.records import eval_wide, read_store
+from analysis.stops import compute_to_target, flag_budget_limited, stop_summary, with_stop_reasons
 from analysis.transitions import fit_transition, plateau_drop
 
 FIGURES = ("training_curves.png", "accuracy_vs_loss.png", "phase_diagram.png", "boundary_law.png",
@@ -55,7 +56,7 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
     if wide.empty or "exact" not in wide or "loss" not in wide:
         fits["not_fitted"]["everything"] = _why_empty(runs)
     else:
-        _analyse(fits, wide, out, n_boot)
+        _analyse(fits, wide, runs, curves, out, n_boot)
         fits["progress"] = progress_section(curves, out)  # lead times of the progress measures + panel
     fits["findings"] = findings(fits)
     text = json.dumps(_strict(fits), indent=1, default=_json_default, allow_nan=False)
@@ -71,15 +72,20 @@ def _relative(store, out: Path) -> str:
     return os.path.relpath(Path(store).resolve(), out.resolve())
 
 
-def _analyse(fits: dict, wide: pd.DataFrame, out: Path, n_boot: int) -> None:
+def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, out: Path,
+             n_boot: int) -> None:  # fmt: skip
     wide = add_groups(wide)
     final = wide.sort_values("step").groupby("run_hash", as_index=False).last()  # as records.final_eval
+    final = with_stop_reasons(final, runs)
     points = wide[wide["step"] > 0].dropna(subset=["loss", "exact"])
     fits["groups"] = group_names(wide)
     fits["per_size"] = transitions_by_size(points, n_boot)
     fits["threshold_vs_length"] = threshold_vs_length(fits["per_size"])
     fits["artefact"] = artefact_by_size(points, n_boot=n_boot)
+    fits["stops"] = stop_summary(final)
     fits["boundary"] = boundaries(final, n_boot)
+    flag_budget_limited(fits["boundary"], final)
+    fits["compute_to_target"] = compute_to_target(curves, final)
     fits["loss_vs_params"] = loss_vs_params(final, n_boot)
     fits["loss_vs_compute"] = frontier_by_size(points)
     fits["accuracy_vs_loss"] = pooled_accuracy_vs_loss(points, n_boot)
@@ -89,7 +95,8 @@ def _analyse(fits: dict, wide: pd.DataFrame, out: Path, n_boot: int) -> None:
     _collect_not_fitted(fits)
     figures.training_curves(wide, out / "training_curves.png")
     figures.accuracy_vs_loss(points, fits["per_size"], fits["artefact"], out / "accuracy_vs_loss.png")
-    figures.phase_diagram(final, _params_crossings(fits["boundary"], final), out / "phase_diagram.png")
+    figures.phase_diagram(final, _params_crossings(fits["boundary"], final), out / "phase_diagram.png",
+                          budget=fits["stops"]["budget_limited"])  # fmt: skip
     laws = {_scale_label(k): v for k, v in fits["boundary"].items()}
     figures.boundary_law(laws, out / "boundary_law.png")
     figures.loss_vs_params(final, fits["loss_vs_params"], out / "loss_vs_params.png")
