@@ -300,3 +300,36 @@ def loss_vs_compute(points: pd.DataFrame, frontier: dict, path: Path) -> None:
     axes[0, 0].set_ylabel("held-out loss (nats per answer token)")
     colours.legend(fig)
     save(fig, path)
+
+
+def exact_by_stratum(strata: dict, path: Path) -> None:
+    """Final exact accuracy against detour (top) and decision count (bottom), one column per size,
+    one line per model size (seed mean; points: each seed)."""
+    sizes = list(strata)
+    kinds = [k for k in ("detour", "decisions") if any(k in e for e in strata.values())]
+    fig, axes = _panels(len(sizes), len(kinds), sharey=True)
+    params = {float(p) for e in strata.values() for t in e.values() for p in t["models"]}
+    colours = SizeColours(sorted(params))
+    for j, size in enumerate(sizes):
+        for i, kind in enumerate(kinds):
+            ax, table = axes[i, j], strata[size].get(kind)
+            xlabel = (
+                "detour (steps beyond the Manhattan distance)"
+                if kind == "detour"
+                else "decisions on the path"
+            )
+            ax.set(title=f"{_title(size)}, by {kind}", ylim=(-0.02, 1.02), xlabel=xlabel)
+            if table is None:
+                ax.text(0.5, 0.5, "not logged", ha="center", transform=ax.transAxes)
+                continue
+            for p, model in table["models"].items():
+                ks = [int(k) for k, v in model["mean"].items() if v is not None]
+                colour = colours(float(p))
+                ax.plot(ks, [model["mean"][str(k)] for k in ks], "-", color=colour, lw=1.2)
+                for k in ks:
+                    ax.scatter([k] * len(model["seeds"][str(k)]), model["seeds"][str(k)], color=colour, s=6)
+            ax.set_xticks(table["strata"])
+    for i in range(len(kinds)):
+        axes[i, 0].set_ylabel("final exact accuracy")
+    colours.legend(fig)
+    save(fig, path)

@@ -7,6 +7,13 @@ import base64
 import html
 from pathlib import Path
 
+from analysis.page_tables import (
+    budget_sentence,
+    compute_rows,
+    compute_sentence,
+    stratum_rows,
+    stratum_sentence,
+)
 from analysis.progress import progress_html
 
 
@@ -42,8 +49,8 @@ def findings(fits: dict) -> list[str]:
     if "everything" in fits.get("not_fitted", {}):
         return [f"Nothing could be fitted: {fits['not_fitted']['everything']}."]
     parts = [_sweep_sentence(fits), _threshold_sentence(fits), _artefact_sentence(fits),
-             _constancy_sentence(fits), _boundary_sentence(fits), _budget_sentence(fits),
-             _compute_sentence(fits), _progress_sentence(fits)]  # fmt: skip
+             _constancy_sentence(fits), _boundary_sentence(fits), budget_sentence(fits),
+             compute_sentence(fits), stratum_sentence(fits), _progress_sentence(fits)]  # fmt: skip
     return [p for p in parts if p]
 
 
@@ -137,45 +144,6 @@ def _boundary_sentence(fits: dict) -> str:
 BOUNDARY_METHOD = ("N*_50 is read off a monotone fit of final exact accuracy against log parameters (no "
                    "sigmoid assumed); its interval spans the model sizes either side of the crossing, over "
                    "resampled seeds, because the data do not say where between them it lies.")  # fmt: skip
-
-
-def _budget_sentence(fits: dict) -> str:
-    stops = fits.get("stops")
-    if not stops:
-        return ""
-    how = ", ".join(f"{n} on {r}" for r, n in stops["stop_reasons"].items())
-    cells = "; ".join(
-        f"size {g} at {', '.join(f'{p:,}' for p in ps)}" for g, ps in stops["budget_limited"].items()
-    )
-    text = f"Did the runs end on their stop rules or on the step cap? They ended {how}. "
-    if not cells:
-        return text + "No cell ended on the step cap (budget)."
-    return text + (f"Budget-limited cells (a run ended on its step cap, so more training could raise its "
-                   f"accuracy), in non-embedding parameters: {cells}. A crossing marked budget-limited could "
-                   "lie at fewer parameters; those cells are hatched in the phase diagram.")  # fmt: skip
-
-
-def _compute_sentence(fits: dict) -> str:
-    table = fits.get("compute_to_target")
-    if not table:
-        return ""
-    bits = []
-    for group, targets in table.items():
-        for level, entry in targets.items():
-            bits.append(f"size {group}, {level}%: {_cost(entry)}")
-    return ("What is the least training compute that reaches 50% and 90% exact accuracy (each model's median "
-            "over seeds, the cheapest model)? " + "; ".join(bits) + ".")  # fmt: skip
-
-
-def _cost(entry: dict) -> str:
-    if not entry["reached"]:
-        return entry["reason"]
-    text = f"{entry['flops']:.3g} FLOPs ({entry['model']}, step {entry['step']:,.0f}, "
-    text += f"{entry['seeds_reached']} seeds)"
-    cut = ", ".join(f"{p:,}" for p in entry["smaller_budget_limited"])
-    if cut:
-        text += f", maybe less: smaller models ({cut} parameters) ran out of budget before it"
-    return text
 
 
 def _progress_sentence(fits: dict) -> str:
@@ -295,23 +263,6 @@ def _fit_rows(fits: dict) -> str:
     return "".join(rows)
 
 
-def _compute_rows(fits: dict) -> str:
-    rows = []
-    for group, targets in fits.get("compute_to_target", {}).items():
-        for level, e in targets.items():
-            if e["reached"]:
-                cut = ", ".join(f"{p:,}" for p in e["smaller_budget_limited"])
-                note = (
-                    f"smaller models at {cut} parameters ran out of budget first: maybe less" if cut else ""
-                )
-                cells = [group, f"{level}%", f"{e['flops']:.3g}", e["model"], f"{e['step']:,.0f}",
-                         e["seeds_reached"], note]  # fmt: skip
-            else:
-                cells = [group, f"{level}%", "not reached", "", "", "", e["reason"]]
-            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return "".join(rows)
-
-
 def _estimator(fits: dict) -> str:
     names = {r.get("estimator") for r in fits.get("boundary", {}).values() if r.get("estimator")}
     return "; ".join(sorted(names)) or "none (no boundary fitted)"
@@ -340,7 +291,14 @@ def render_html(fits: dict, out: Path) -> str:
         boundary_rows=_boundary_rows(fits),
         fit_rows=_fit_rows(fits),
         boundary_estimator=html.escape(_estimator(fits)),
-        compute_rows=_compute_rows(fits),
+        compute_rows=compute_rows(fits),
+        stratum_rows=stratum_rows(fits),
+        fig_strata=fig(
+            "exact_by_stratum.png",
+            "final exact accuracy against detour (steps beyond the Manhattan distance) and against the "
+            "number of decisions on the path, one panel per size; colour: model size (legend), line: seed "
+            "mean, points: seeds",
+        ),
         missing=missing or "<li>nothing: every question had enough data</li>",
         fig_accuracy=fig(
             "accuracy_vs_loss.png",
@@ -409,6 +367,11 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:90%}}</style>
 <h2 id="scaling">Loss against parameters and compute</h2>
 {fig_params}
 {fig_compute}
+<h2 id="strata">Exact accuracy by detour and by decisions</h2>
+{fig_strata}
+<table id="stratum-table"><tr><th>size</th><th>by</th><th>model</th><th>non-embedding parameters</th>
+<th>final exact accuracy per stratum (seed mean)</th></tr>
+{stratum_rows}</table>
 {progress}
 <h2>Fitted parameters (95% bootstrap intervals over runs)</h2>
 <table id="fits"><tr><th>what</th><th>form</th><th>parameter</th><th>value</th><th>interval</th></tr>

@@ -30,10 +30,11 @@ from analysis.per_size import by_group, frontier_by_size, reported, threshold_vs
 from analysis.progress import progress_section
 from analysis.records import eval_wide, read_store
 from analysis.stops import compute_to_target, flag_budget_limited, stop_summary, with_stop_reasons
+from analysis.strata import by_stratum
 from analysis.transitions import fit_transition, plateau_drop
 
 FIGURES = ("training_curves.png", "accuracy_vs_loss.png", "phase_diagram.png", "boundary_law.png",
-           "loss_vs_params.png", "loss_vs_compute.png")  # fmt: skip
+           "loss_vs_params.png", "loss_vs_compute.png", "exact_by_stratum.png")  # fmt: skip
 
 
 def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
@@ -90,6 +91,7 @@ def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.Data
     fits["loss_vs_compute"] = frontier_by_size(points)
     fits["accuracy_vs_loss"] = pooled_accuracy_vs_loss(points, n_boot)
     fits["phase_diagram"] = phase_table(final)
+    fits["by_stratum"] = by_stratum(final)
     fits["training_curves"] = plateau_drops(wide)
     fits["degenerate"] = degenerate_fits(fits, final, points)
     _collect_not_fitted(fits)
@@ -101,6 +103,8 @@ def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.Data
     figures.boundary_law(laws, out / "boundary_law.png")
     figures.loss_vs_params(final, fits["loss_vs_params"], out / "loss_vs_params.png")
     figures.loss_vs_compute(points, fits["loss_vs_compute"], out / "loss_vs_compute.png")
+    if fits["by_stratum"]:
+        figures.exact_by_stratum(fits["by_stratum"], out / "exact_by_stratum.png")
 
 
 def group_names(wide: pd.DataFrame) -> dict:
