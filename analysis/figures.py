@@ -313,11 +313,7 @@ def exact_by_stratum(strata: dict, path: Path) -> None:
     for j, size in enumerate(sizes):
         for i, kind in enumerate(kinds):
             ax, table = axes[i, j], strata[size].get(kind)
-            xlabel = (
-                "detour (steps beyond the Manhattan distance)"
-                if kind == "detour"
-                else "decisions on the path"
-            )
+            xlabel = "detour (extra steps)" if kind == "detour" else "decisions on the path"
             ax.set(title=f"{_title(size)}, by {kind}", ylim=(-0.02, 1.02), xlabel=xlabel)
             if table is None:
                 ax.text(0.5, 0.5, "not logged", ha="center", transform=ax.transAxes)

@@ -20,9 +20,11 @@ def _points(wide):
 
 
 def test_artefact_only_data_is_called_artefact_with_at_most_one_false_positive_in_20_sweeps():
+    # 12 resamples, not 20: the same verdicts on these 20 sweeps (49 artefact, 11 undetermined, no
+    # other), 40% less fitting; with `curves_table` built in one frame, 3.5 s of CPU instead of 8.
     flagged, verdicts = [], []
     for seed in range(20):
-        tests = artefact_by_size(_points(eval_wide(curves_table(make_runs(seed)))), n_boot=20)
+        tests = artefact_by_size(_points(eval_wide(curves_table(make_runs(seed)))), n_boot=12)
         assert set(tests) == {"2", "3", "4"}
         verdicts += [t["loss"]["verdict"] for t in tests.values()]
         flagged += [seed] if any(t["loss"]["verdict"] == "beyond artefact" for t in tests.values()) else []
