@@ -38,12 +38,12 @@ def crossing(scale, exact, groups, strata=None, n_boot: int = 200, seed: int = 0
     """One problem size: s*_50 and s*_90 (log10 and linear), their 95% intervals, and whether each
     lies inside the grid. ``scale``: parameters (or FLOPs) per run; ``groups``: one id per run;
     ``strata``: the model size of each run (what a resample keeps fixed; default: the scale)."""
-    return _crossing(scale, exact, groups, strata, n_boot, seed)[0]
+    return crossing_with_draws(scale, exact, groups, strata, n_boot, seed)[0]
 
 
-def _crossing(scale, exact, groups, strata, n_boot, seed) -> tuple[dict, np.ndarray]:
+def crossing_with_draws(scale, exact, groups, strata, n_boot, seed) -> tuple[dict, np.ndarray]:
     """(the result of `crossing`, per resample a draw of log10 s*_50 within its bracket, NaN where
-    the resample's crossing lies outside the grid)."""
+    the resample's crossing lies outside the grid: what a law across sizes is refitted on)."""
     x, exact = np.log10(np.asarray(scale, float)), np.asarray(exact, float)
     groups = np.asarray(groups)
     strata = x if strata is None else np.asarray(strata)
@@ -95,6 +95,12 @@ def _located(full: tuple[float, float, float], brackets, crossed, lo: float, hi:
         ci = [min(below, float(np.percentile(ends[:, 0], 2.5, method="lower"))),
               max(reached, float(np.percentile(ends[:, 1], 97.5, method="higher")))]  # fmt: skip
     out |= {"ci": [float(10 ** ci[0]), float(10 ** ci[1])], "log10_ci": ci}
+    if len(ends):  # the smallest model size that reaches the level, over resamples
+        reached_ci = [
+            np.percentile(ends[:, 1], 2.5, method="lower"),
+            np.percentile(ends[:, 1], 97.5, method="higher"),
+        ]
+        out["reached_ci"] = [_grid_value(v) if np.isfinite(v) else float(v) for v in reached_ci]
     finite = np.asarray(crossed, float)
     finite = finite[np.isfinite(finite)]
     out["share_inside"] = float(len(finite) / len(crossed)) if len(crossed) else None
@@ -127,8 +133,8 @@ def boundary_law(final: pd.DataFrame, scale: str = "params_nonembed", n_boot: in
     sizes, mids = {}, {}
     for i, (size, group) in enumerate(final.groupby("task_size")):
         strata = group.get("params_nonembed")
-        sizes[str(size)], mids[size] = _crossing(group[scale], group["exact"], group["run_hash"], strata,
-                                                 n_boot, seed + i)  # fmt: skip
+        found = crossing_with_draws(group[scale], group["exact"], group["run_hash"], strata, n_boot, seed + i)
+        sizes[str(size)], mids[size] = found
     return {"scale": scale, "estimator": ESTIMATOR, "sizes": sizes, "law": _law(sizes, mids)}
 
 

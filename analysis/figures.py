@@ -329,3 +329,39 @@ def exact_by_stratum(strata: dict, path: Path) -> None:
         axes[i, 0].set_ylabel("final exact accuracy")
     colours.legend(fig)
     save(fig, path)
+
+
+def depth_width(final: pd.DataFrame, depth: dict, path: Path) -> None:
+    """Per size, final exact accuracy over depth x width (seed mean as colour, seeds in the cell),
+    hatched where a run ended on its step cap, a red triangle at the smallest depth reaching 50%."""
+    final = final.dropna(subset=["n_layers", "d_model"])
+    sizes = [s for s in _sizes(final) if s in depth["groups"]]
+    fig, axes = _panels(len(sizes), 1, sharey=False)
+    for ax, size in zip(axes[0], sizes):
+        rows = _in(final, size)
+        table = rows.pivot_table(index="n_layers", columns="d_model", values="exact", aggfunc="mean")
+        seeds = rows.sort_values("seed").groupby(["n_layers", "d_model"])["exact"].apply(list)
+        limited = set(map(tuple, rows[rows["stop_reason"].eq("budget")][["n_layers", "d_model"]].to_numpy()))
+        image = ax.pcolormesh(table.to_numpy(), cmap=CMAP, vmin=0, vmax=1)
+        for i, layers in enumerate(table.index):
+            for j, width in enumerate(table.columns):
+                mean = table.loc[layers, width]
+                if np.isfinite(mean):
+                    text = f"{mean:.2f}\n" + "/".join(f"{v:.2f}" for v in seeds.get((layers, width), []))
+                    ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=6,
+                            color="white" if mean < 0.6 else "black")  # fmt: skip
+                if (layers, width) in limited:
+                    ax.add_patch(
+                        plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="darkorange", lw=0)
+                    )
+        for j, width in enumerate(table.columns):
+            smallest = depth["groups"][size].get(str(int(width)), {}).get("smallest_50", {}).get("depth")
+            if smallest in set(table.index.astype(int)):
+                i = list(table.index.astype(int)).index(smallest)
+                ax.plot(j + 0.5, i + 0.15, marker="^", color="crimson", mec="white", ms=7)
+        ax.set_xticks(np.arange(len(table.columns)) + 0.5, [f"{int(w)}" for w in table.columns])
+        ax.set_yticks(np.arange(len(table.index)) + 0.5, [f"{int(d)}" for d in table.index])
+        ax.set(title=_title(size), xlabel="width (d_model)")
+    axes[0, 0].set_ylabel("depth (layers)")
+    fig.colorbar(image, ax=axes[0, -1], label="final exact accuracy (seed mean)")
+    save(fig, path)

@@ -11,6 +11,8 @@ from analysis.page_tables import (
     budget_sentence,
     compute_rows,
     compute_sentence,
+    depth_section,
+    depth_sentence,
     stratum_rows,
     stratum_sentence,
 )
@@ -50,7 +52,8 @@ def findings(fits: dict) -> list[str]:
         return [f"Nothing could be fitted: {fits['not_fitted']['everything']}."]
     parts = [_sweep_sentence(fits), _threshold_sentence(fits), _artefact_sentence(fits),
              _constancy_sentence(fits), _boundary_sentence(fits), budget_sentence(fits),
-             compute_sentence(fits), stratum_sentence(fits), _progress_sentence(fits)]  # fmt: skip
+             compute_sentence(fits), depth_sentence(fits), stratum_sentence(fits),
+             _progress_sentence(fits)]  # fmt: skip
     return [p for p in parts if p]
 
 
@@ -293,6 +296,15 @@ def render_html(fits: dict, out: Path) -> str:
         boundary_estimator=html.escape(_estimator(fits)),
         compute_rows=compute_rows(fits),
         stratum_rows=stratum_rows(fits),
+        depth=depth_section(
+            fits,
+            fig(
+                "depth_width.png",
+                "final exact accuracy over depth and width per size: seed mean (colour, first line), seeds "
+                "in seed order (second line); red triangle: the smallest depth reaching 50% at that width; "
+                "hatched: budget-limited",
+            ),
+        ),
         fig_strata=fig(
             "exact_by_stratum.png",
             "final exact accuracy against detour (steps beyond the Manhattan distance) and against the "
@@ -362,6 +374,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:90%}}</style>
 <table id="compute-table"><tr><th>size</th><th>target</th><th>least FLOPs (median over seeds)</th>
 <th>model</th><th>step</th><th>seeds reaching it</th><th>note</th></tr>
 {compute_rows}</table>
+{depth}
 <h2 id="curves">Training curves</h2>
 {fig_curves}
 <h2 id="scaling">Loss against parameters and compute</h2>

@@ -101,3 +101,87 @@ def compute_rows(fits: dict) -> str:
                 cells = [group, f"{level}%", "not reached", "", "", "", e["reason"]]
             rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "".join(rows)
+
+
+def _depth(smallest: dict) -> str:
+    if smallest.get("depth") is None or "bound" in smallest:
+        text = smallest.get("bound", "undetermined")
+    else:
+        text = str(smallest["depth"])
+        ci = smallest.get("ci")
+        if ci and ci != [smallest["depth"]] * 2:
+            text += f" [{ci[0]}, {ci[1] if ci[1] is not None else '> grid'}]"
+    return text + (" (budget-limited)" if smallest.get("budget_limited") else "")
+
+
+def _law_text(law: dict) -> str:
+    if law.get("form") is None:
+        return f"no law ({law['reason']})"
+    p, slope = law["params"], "k" if law["form"] == "power" else "b"
+    ci = law.get(f"{slope}_ci")
+    interval = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+    other = max(law["delta"].values())
+    if law["form"] == "power":
+        equation = f"L*_50 = {p['A']:.3g} n^k, k = {p['k']:.2f}{interval}"
+    else:
+        equation = f"L*_50 = {p['a']:.3g} + b ln n, b = {p['b']:.2f}{interval}"
+    return f"{law['form']} ({equation}; {law['criterion'].split(' ')[0]} prefers it by {other:.1f})"
+
+
+def depth_sentence(fits: dict) -> str:
+    depth = fits.get("depth")
+    if not depth:
+        return ""
+    bits = []
+    for group, widths in depth["groups"].items():
+        per = ", ".join(f"width {w}: {_depth(e['smallest_50'])} (90%: {_depth(e['smallest_90'])})"
+                        for w, e in widths.items())  # fmt: skip
+        bits.append(f"size {group}: {per}")
+    laws = "; ".join(f"width {w}{'' if f == 'all' else f' ({f})'}: {_law_text(law)}"
+                     for f, per in depth["laws"].items() for w, law in per.items())  # fmt: skip
+    return ("How many layers does a maze size need (the smallest depth reaching 50% exact, at each width, "
+            "[its range over resampled seeds])? " + "; ".join(bits)
+            + f". Layers-needed law: {laws}.")  # fmt: skip
+
+
+def depth_section(fits: dict, figure: str) -> str:
+    depth = fits.get("depth")
+    if not depth:
+        return ""
+    rows = []
+    for group, widths in depth["groups"].items():
+        for width, e in widths.items():
+            star = e["star_50"]
+            crossing = (
+                f"{star['value']:.2f} [{star['ci'][0]:.3g}, {star['ci'][1]:.3g}]" if "value" in star else ""
+            )
+            note = e.get("reason", "")
+            if e.get("budget_limited_depths"):
+                note += f"runs ended on their step cap at depth(s) {e['budget_limited_depths']}"
+            cells = [group, width, _depth(e["smallest_50"]), _depth(e["smallest_90"]), crossing,
+                     _params_star(fits, group), note]  # fmt: skip
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    laws = "".join(f"<li>width {html.escape(w)}: {html.escape(_law_text(law))}</li>"
+                   for per in depth["laws"].values() for w, law in per.items())  # fmt: skip
+    return (f'<h2 id="depth">Depth: how many layers does a maze size need?</h2>{figure}'
+            '<table id="depth-table"><tr><th>size</th><th>width (d_model)</th><th>smallest depth to 50% '
+            "[range over seeds]</th><th>smallest depth to 90%</th><th>L*_50 (interpolated) [95%]</th>"
+            f"<th>N*_50 (parameters, all shapes)</th><th>note</th></tr>{''.join(rows)}</table>"
+            "<p>The layers-needed law (L*_50 against maze size n, per width):</p>"
+            f"<ul>{laws}</ul>")  # fmt: skip
+
+
+def _params_star(fits: dict, group: str) -> str:
+    """The group's N*_50 from the boundary (parameters), as the page prints it elsewhere."""
+    info = fits.get("groups", {}).get(group, {})
+    key = f"params ({info['family']})" if info.get("family") else "params"
+    star = (
+        fits.get("boundary", {})
+        .get(key, {})
+        .get("sizes", {})
+        .get(str(info.get("size")), {})
+        .get("star_50", {})
+    )
+    if star.get("status") == "inside":
+        return f"{star['value']:,.0f}"
+    return star.get("bound", "")

@@ -23,18 +23,27 @@ from analysis import figures
 from analysis.artefact import artefact_by_size
 from analysis.boundary import boundary_law
 from analysis.degenerate import degenerate_fits
+from analysis.depth import depth_needed, varies_depth, with_shape
 from analysis.fit import bootstrap, fit_form
 from analysis.groups import add_groups
 from analysis.page import findings, render_html
 from analysis.per_size import by_group, frontier_by_size, reported, threshold_vs_length, transitions_by_size
 from analysis.progress import progress_section
 from analysis.records import eval_wide, read_store
-from analysis.stops import compute_to_target, flag_budget_limited, stop_summary, with_stop_reasons
+from analysis.stops import (
+    compute_to_target,
+    flag_budget_limited,
+    flag_depth_budget,
+    stop_summary,
+    with_stop_reasons,
+)
 from analysis.strata import by_stratum
 from analysis.transitions import fit_transition, plateau_drop
 
 FIGURES = ("training_curves.png", "accuracy_vs_loss.png", "phase_diagram.png", "boundary_law.png",
-           "loss_vs_params.png", "loss_vs_compute.png", "exact_by_stratum.png")  # fmt: skip
+           "loss_vs_params.png", "loss_vs_compute.png")  # fmt: skip
+# Drawn only when the store has what they show: stratified exact accuracy, several depths.
+OPTIONAL_FIGURES = ("exact_by_stratum.png", "depth_width.png")
 
 
 def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
@@ -87,6 +96,10 @@ def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.Data
     fits["boundary"] = boundaries(final, n_boot)
     flag_budget_limited(fits["boundary"], final)
     fits["compute_to_target"] = compute_to_target(curves, final)
+    final = with_shape(final, runs)
+    if varies_depth(final):  # a sweep over depth: where search capacity lives (issue 29)
+        fits["depth"] = depth_needed(final, n_boot)
+        flag_depth_budget(fits["depth"], final)
     fits["loss_vs_params"] = loss_vs_params(final, n_boot)
     fits["loss_vs_compute"] = frontier_by_size(points)
     fits["accuracy_vs_loss"] = pooled_accuracy_vs_loss(points, n_boot)
@@ -105,6 +118,8 @@ def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.Data
     figures.loss_vs_compute(points, fits["loss_vs_compute"], out / "loss_vs_compute.png")
     if fits["by_stratum"]:
         figures.exact_by_stratum(fits["by_stratum"], out / "exact_by_stratum.png")
+    if "depth" in fits:
+        figures.depth_width(final, fits["depth"], out / "depth_width.png")
 
 
 def group_names(wide: pd.DataFrame) -> dict:
@@ -235,6 +250,10 @@ def _collect_not_fitted(fits: dict) -> None:
     for size, fit in fits["loss_vs_params"].items():
         if fit.get("form") is None:
             missing[f"loss vs params (size {size})"] = fit["reason"]
+    for family, laws in fits.get("depth", {}).get("laws", {}).items():
+        for width, law in laws.items():
+            if law.get("form") is None:
+                missing[f"layers-needed law ({family}, width {width})"] = law["reason"]
     if fits["threshold_vs_length"]["verdict"] == "undetermined" and "reason" in fits["threshold_vs_length"]:
         missing["L* n across sizes"] = fits["threshold_vs_length"]["reason"]
 

@@ -100,3 +100,19 @@ def _cheapest(cells: pd.DataFrame, limited: pd.DataFrame) -> dict:
             "seeds_reached": f"{best['reached']}/{best['runs']}",
             "models_reaching": int(len(reached)), "models": int(len(cells)),
             "smaller_budget_limited": cut}  # fmt: skip
+
+
+def flag_depth_budget(depth: dict, final: pd.DataFrame) -> None:
+    """As `flag_budget_limited`, for the crossings in depth (`analysis.depth`), per group and width."""
+    for group, widths in depth["groups"].items():
+        for width, entry in widths.items():
+            rows = final[(final["group"] == group) & (final["d_model"] == float(width))]
+            ended = rows[rows["stop_reason"].eq("budget")]
+            if ended.empty:
+                continue
+            entry["budget_limited_depths"] = sorted({int(d) for d in ended["n_layers"]})
+            for level in ("50", "90"):
+                if _movable(entry.get(f"star_{level}", {}), ended["n_layers"].to_numpy(float)):
+                    entry[f"star_{level}"]["budget_limited"] = entry[f"smallest_{level}"][
+                        "budget_limited"
+                    ] = True
