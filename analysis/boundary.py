@@ -75,8 +75,9 @@ def _uniform_in_brackets(brackets: list[tuple[float, float]], seed: int) -> np.n
 
 
 def _grid_value(log_value: float) -> float:
-    """A model size of the grid from its log10: its own value (3000), not 10^log10 (3000.0000000000014)."""
-    return float(f"{10**log_value:.12g}")
+    """A model size of the grid from its log10: its own value (3000), not 10^log10 (3000.0000000000014);
+    0 and inf for the ends beyond the grid."""
+    return float(f"{10**log_value:.12g}") if np.isfinite(log_value) else float(10**log_value)
 
 
 def _located(full: tuple[float, float, float], brackets, crossed, lo: float, hi: float) -> dict:
@@ -94,7 +95,7 @@ def _located(full: tuple[float, float, float], brackets, crossed, lo: float, hi:
     if len(ends):  # order statistics, not interpolation: an end may be infinite (outside the grid)
         ci = [min(below, float(np.percentile(ends[:, 0], 2.5, method="lower"))),
               max(reached, float(np.percentile(ends[:, 1], 97.5, method="higher")))]  # fmt: skip
-    out |= {"ci": [float(10 ** ci[0]), float(10 ** ci[1])], "log10_ci": ci}
+    out |= {"ci": [_grid_value(ci[0]), _grid_value(ci[1])], "log10_ci": ci}
     if len(ends):  # the smallest model size that reaches the level, over resamples
         reached_ci = [
             np.percentile(ends[:, 1], 2.5, method="lower"),

@@ -56,20 +56,24 @@ def varies_depth(final: pd.DataFrame) -> bool:
 
 
 def depth_needed(final: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> dict:
-    """``groups``: per group and width, the crossings in depth and the smallest depths; ``laws``: per
-    family and width, the layers-needed law (or why not)."""
+    """``groups``: per group and width (those run at two depths or more), the crossings in depth and
+    the smallest depths; ``laws``: per family and width, the layers-needed law (or why not);
+    ``widths_with_one_depth``: per group, the widths left out."""
     final = final.dropna(subset=["n_layers", "d_model", "exact"])
-    groups, draws = {}, {}
+    groups, draws, one_depth = {}, {}, {}
     for i, ((family, size, group, width), rows) in enumerate(
         final.groupby(["family", "task_size", "group", "d_model"], sort=True)
     ):
+        if rows["n_layers"].nunique() < 2:  # a width run at one depth says nothing about depth
+            one_depth.setdefault(group, []).append(int(width))
+            continue
         entry, mids = _one_width(rows, n_boot, seed + i)
         groups.setdefault(group, {})[str(int(width))] = entry
         draws.setdefault((family, int(width)), {})[int(size)] = (entry, mids)
     laws = {}
     for (family, width), sizes in sorted(draws.items()):
         laws.setdefault(family or "all", {})[str(width)] = layers_law(sizes)
-    return {"groups": groups, "laws": laws}
+    return {"groups": groups, "laws": laws, "widths_with_one_depth": one_depth}
 
 
 def _one_width(rows: pd.DataFrame, n_boot: int, seed: int) -> tuple[dict, np.ndarray]:

@@ -168,7 +168,15 @@ def depth_section(fits: dict, figure: str) -> str:
             "[range over seeds]</th><th>smallest depth to 90%</th><th>L*_50 (interpolated) [95%]</th>"
             f"<th>N*_50 (parameters, all shapes)</th><th>note</th></tr>{''.join(rows)}</table>"
             "<p>The layers-needed law (L*_50 against maze size n, per width):</p>"
-            f"<ul>{laws}</ul>")  # fmt: skip
+            f"<ul>{laws}</ul>{_one_depth(depth)}")  # fmt: skip
+
+
+def _one_depth(depth: dict) -> str:
+    left = depth.get("widths_with_one_depth") or {}
+    if not left:
+        return ""
+    text = "; ".join(f"size {g}: {', '.join(map(str, ws))}" for g, ws in left.items())
+    return f"<p>Widths run at one depth only, left out of this section: {html.escape(text)}.</p>"
 
 
 def _params_star(fits: dict, group: str) -> str:

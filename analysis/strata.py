@@ -26,7 +26,12 @@ def by_stratum(final: pd.DataFrame) -> dict:
     mean of final exact accuracy in each stratum, the seeds' values (in seed order), and which model
     is the largest. Empty where the store logged no stratum."""
     out = {}
-    for group, rows in final.groupby("group", sort=False):
+    order = (
+        final.drop_duplicates("group").sort_values(["family", "task_size"])["group"]
+        if "family" in final
+        else None
+    )
+    for group, rows in sorted(final.groupby("group", sort=False), key=lambda g: _position(order, g[0])):
         entry = {}
         for kind, prefix in KINDS.items():
             columns = stratum_columns(rows.dropna(axis=1, how="all"), prefix)
@@ -35,6 +40,11 @@ def by_stratum(final: pd.DataFrame) -> dict:
         if entry:
             out[group] = entry
     return out
+
+
+def _position(order, group) -> int:
+    """A group's place in the report's order (family, then size); as found when unknown."""
+    return 0 if order is None else list(order).index(group)
 
 
 def _table(rows: pd.DataFrame, columns: dict[int, str]) -> dict:

@@ -95,6 +95,13 @@ def test_shapes_come_from_the_runs_table_else_from_the_name_and_width_only_sweep
     assert shaped[["n_layers", "d_model"]].iloc[1].isna().all()  # neither the table nor the name says
     widths = pd.DataFrame({"group": "3", "n_layers": [2, 2], "d_model": [16, 32]})
     assert not varies_depth(widths) and varies_depth(widths.assign(d_model=16, n_layers=[1, 2]))
+    table = depth_table("log")
+    extra = table[(table["d_model"] == 32) & (table["n_layers"] == 3)].assign(
+        d_model=16.0, run_hash=lambda t: t.run_hash + "w"
+    )
+    depth = depth_needed(pd.concat([table, extra]), n_boot=5)  # width 16 was run at depth 3 only
+    assert depth["widths_with_one_depth"] == {str(n): [16] for n in SIZES}
+    assert all(set(widths) == {"32", "64"} for widths in depth["groups"].values())
 
 
 def test_the_report_has_a_depth_section_with_budget_limited_depths_marked(tmp_path, monkeypatch):
