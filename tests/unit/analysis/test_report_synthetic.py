@@ -83,4 +83,8 @@ def test_degenerate_sweeps_get_a_report_that_says_what_could_not_be_fitted(tmp_p
     else:
         assert "1 model size(s); a law needs 3" in missing["loss vs params (size 2)"]
         assert all(e["star_50"]["status"] != "inside" for e in fits["boundary"]["params"]["sizes"].values())
+        boundary = next(f for f in fits["findings"] if f.startswith("How many parameters"))
+        assert (
+            "(size 2: one model size: a crossing needs two to lie between)" in boundary
+        )  # not only in the table
     assert np.isfinite(fits["n_runs"])
