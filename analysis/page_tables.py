@@ -14,11 +14,20 @@ def budget_sentence(fits: dict) -> str:
     stops = fits.get("stops")
     if not stops:
         return ""
-    how = ", ".join(f"{n} on {r}" for r, n in stops["stop_reasons"].items())
+    reasons = stops["stop_reasons"]
+    unknown = sum(n for r, n in reasons.items() if r.startswith("unknown"))
+    parts = [f"{n} ended on {r}" for r, n in reasons.items() if not r.startswith("unknown")]
+    if unknown:
+        parts.append(f"{unknown} recorded no stop reason (runs from before stop rules, or unfinished)")
+    how = ", ".join(parts)
     cells = "; ".join(
         f"size {g} at {', '.join(f'{p:,}' for p in ps)}" for g, ps in stops["budget_limited"].items()
     )
-    text = f"Did the runs end on their stop rules or on the step cap? They ended {how}. "
+    text = f"Did the runs end on their stop rules or on the step cap? Of the runs, {how}. "
+    if not cells and unknown:
+        return (
+            text + "No cell is known to have ended on its step cap; for runs without a reason it is unknown."
+        )
     if not cells:
         return text + "No cell ended on the step cap (budget)."
     return text + (f"Budget-limited cells (a run ended on its step cap, so more training could raise its "

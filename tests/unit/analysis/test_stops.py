@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from analysis.page_tables import budget_sentence
 from analysis.report import build_report
-from analysis.stops import compute_to_target
+from analysis.stops import compute_to_target, stop_summary, with_stop_reasons
 from tests.unit.analysis.synthetic import make_runs, write_store
 
 STEPS = [0, 10, 20, 40, 80]
@@ -72,3 +73,17 @@ def test_budget_limited_cells_are_marked_on_every_boundary_the_report_draws(tmp_
     assert any("Budget-limited cells" in f and "size 3 at 1,000, 3,000" in f for f in fits["findings"])
     assert any(f.startswith("What is the least training compute") for f in fits["findings"])
     assert json.loads((tmp_path / "report" / "fits.json").read_text())["stops"] == fits["stops"]
+
+
+def test_runs_without_a_stop_reason_are_unknown_not_free_of_budget():
+    runs = pd.DataFrame({"run_hash": ["a", "b"], "stop_reason": [None, "plateau"]})
+    final = with_stop_reasons(
+        pd.DataFrame({"run_hash": ["a", "b"], "group": "3", "params_nonembed": [1, 2]}), runs
+    )
+    stops = stop_summary(final)
+    assert stops == {
+        "stop_reasons": {"plateau": 1, "unknown (no stop rules recorded)": 1},
+        "budget_limited": {},
+    }
+    text = budget_sentence({"stops": stops})
+    assert "1 ended on plateau, 1 recorded no stop reason" in text and "No cell is known" in text
