@@ -5,8 +5,11 @@ from and the code version that produced them.
 The questions, one section each: per problem size, where does exact accuracy jump against loss
 (L*), and does L* n stay constant as the metric-artefact null predicts? Is the jump beyond what the
 per-token probabilities explain (`analysis.artefact`)? How many parameters and how much compute does
-a size need (N*, C*) and how fast does that grow (gamma, `analysis.boundary`)? How does loss fall
-with parameters and with compute? A sweep too small for a question (one size, one model size, every
+a size need (N*, C*: a monotone fit, no shape assumed) and how fast does that grow (gamma,
+`analysis.boundary`)? Which cells ended on their step cap, and what is the least compute that reaches
+50% and 90% (`analysis.stops`)? How many layers does a size need (`analysis.depth`, when the sweep
+varies depth)? Which paths are solved, by detour and by decisions (`analysis.strata`)? How does loss
+fall with parameters and with compute? A sweep too small for a question (one size, one model size, every
 run failed) gets a report that says what could not be fitted and why.
 """
 
