@@ -48,7 +48,7 @@ def _missing_database(tracking_uri: str) -> str | None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start the light MLflow server, wait until it answers, print where, then serve until Ctrl-C."""
-    from search_scaling.cli import _stores
+    from search_scaling.commands.args import _stores
 
     stores = _stores(args, create=False)
     cmd, env = ui_command(stores.tracking_uri, args.host, args.port)
