@@ -48,9 +48,9 @@ def _missing_database(tracking_uri: str) -> str | None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start the light MLflow server, wait until it answers, print where, then serve until Ctrl-C."""
-    from search_scaling.commands.args import _stores
+    from search_scaling.store import Stores
 
-    stores = _stores(args, create=False)
+    stores = Stores.resolve(args.store, tracking_uri=args.tracking_uri, create=False)
     cmd, env = ui_command(stores.tracking_uri, args.host, args.port)
     missing = _missing_database(stores.tracking_uri)
     if missing:

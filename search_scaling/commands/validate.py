@@ -11,6 +11,7 @@ from search_scaling.commands.args import _stores
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a sweep spec and print its cells: run hash, sizes, parameters, budget, FLOPs."""
     from search_scaling.models import param_counts
+    from search_scaling.sweep.packs import check_memory
     from search_scaling.sweep.short_budgets import short_budget_warnings
     from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
@@ -18,6 +19,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from search_scaling.training.weights import kept_bytes
 
     sweep = load_sweep(args.spec, store_lookup(lambda: _stores(args, create=False)))
+    check_memory(sweep)  # planning's problems too, before the cells are listed
     total, kept, planned = 0.0, 0, []
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
           f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'kept':>9s} {'lr':>9s}")  # fmt: skip
@@ -51,7 +53,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from search_scaling.sweep import packs
 
         budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
-        print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(sweep.packs(), budget)))
+        print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(packs.plan_sweep(sweep), budget)))
     for line in short_budget_warnings(planned):
         print(line)
     return 0

@@ -24,7 +24,7 @@ from search_scaling.store.ledger import FINISHED, LostClaim
 from search_scaling.store.recorder import STALE_AFTER_S
 from search_scaling.store.sweep_run import SweepRun
 from search_scaling.sweep import sources
-from search_scaling.sweep.packs import pack_gpus, run_pack
+from search_scaling.sweep.packs import check_memory, pack_gpus, plan_sweep
 from search_scaling.sweep.resources import check_resources
 from search_scaling.sweep.spec import SweepSpec
 from search_scaling.sweep.state import SweepState
@@ -64,6 +64,29 @@ def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpo
     return _cell_outcome(stores, spec, result, time.perf_counter() - start)
 
 
+def run_pack(spec_jsons: list[str], locations: tuple, owners: list[str], threads: int,
+             checkpoint_every_s: float = 30.0) -> list:  # fmt: skip
+    """The body of a pack's Ray task (`run_cell` for a pack): `record_pack` over its
+    members; one `CellOutcome` per member. A pack of one runs as a solo cell."""
+    import json
+
+    import torch
+
+    from search_scaling.store.pack_recorder import record_pack
+    from search_scaling.training import RunSpec
+
+    if len(spec_jsons) == 1:  # a pack of one is a solo run: no stacking overhead
+        return [run_cell(spec_jsons[0], locations, owners[0], threads, checkpoint_every_s)]
+    torch.set_num_threads(max(1, threads))
+    stores = _WORKER_STORES.setdefault(locations, Stores(*locations))
+    specs = [RunSpec.from_dict(json.loads(s)) for s in spec_jsons]
+    start = time.perf_counter()
+    results = record_pack(specs, stores, owners, stale_after_s=STALE_AFTER_S,
+                          checkpoint_every_s=checkpoint_every_s)  # fmt: skip
+    seconds = time.perf_counter() - start
+    return [_cell_outcome(stores, spec, result, seconds) for spec, result in zip(specs, results)]
+
+
 def warm_worker() -> None:
     """Import what a cell needs (torch, Lightning, the stores) once per worker process, while the
     driver waits: part of start-up, so the first cells are not slower than the rest."""
@@ -89,6 +112,7 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
     """Run every unfinished cell (one Ray task per pack of them, `sweep.packs`); returns the final
     status counts over the whole sweep. ``progress(state)`` is called at every change of ``state``
     (stage, counts, outcomes); the sweep's MLflow parent run follows the same changes."""
+    check_memory(sweep)  # a pack that cannot fit: one error before any work
     state = state or SweepState(sweep)
     note = lambda line: _note(state, progress, line)  # noqa: E731
     parent = parent or SweepRun(sweep, stores, warn=note)
@@ -136,7 +160,7 @@ def _run(sweep: SweepSpec, stores: Stores, address: str | None, todo: list, stat
          note) -> None:  # fmt: skip
     import ray
 
-    units = sweep.packs(todo)  # one cell each with pack: off
+    units = plan_sweep(sweep, todo)  # one cell each with pack: off
     if sweep.pack != "off":
         note(f"sweep {sweep.name}: {len(todo)} cell(s) to run in {len(units)} pack(s)")
     if not ray.is_initialized():
