@@ -1,50 +1,58 @@
 """`search-scaling` command line: thin views over the library's typed entry points.
 
 This module only dispatches: the arguments are in `cli_parser`, each command in `commands/`
-(`tasks`: maze; `train`; `validate`; `sweeps`: sweep, demo, tune, submit, status; `tables`: fit,
-transition; `reports`: report; `stores`: inspect, export, mlflow-sync) and `ui`."""
+(`tasks`: maze; `train`; `validate`; `sweeps`: sweep, demo, tune, submit, status, sweeps; `tables`:
+fit, transition; `reports`: report; `stores`: inspect, export, mlflow-sync) and `ui`. A command's
+module is imported when it runs, so that its first line comes before the heavy imports."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from search_scaling.cli_parser import build_parser
-from search_scaling.commands.reports import cmd_report
-from search_scaling.commands.stores import cmd_export, cmd_inspect, cmd_mlflow_sync
-from search_scaling.commands.sweeps import (
-    SUBMIT_EXCLUDES,
-    cmd_demo,
-    cmd_status,
-    cmd_submit,
-    cmd_sweep,
-    cmd_tune,
-    submission,
-)
-from search_scaling.commands.tables import cmd_fit, cmd_transition
-from search_scaling.commands.tasks import cmd_maze
-from search_scaling.commands.train import cmd_train
-from search_scaling.commands.validate import cmd_validate
-from search_scaling.ui import cmd_ui, ui_command
 
-__all__ = ["build_parser", "main", "submission", "ui_command", "SUBMIT_EXCLUDES"]
+__all__ = ["build_parser", "command", "main"]  # and, on first use, those of _ELSEWHERE
+
+COMMANDS = {"maze": "tasks:cmd_maze", "train": "train:cmd_train", "validate": "validate:cmd_validate",
+            "sweep": "sweeps:cmd_sweep", "tune": "sweeps:cmd_tune", "submit": "sweeps:cmd_submit",
+            "status": "sweeps:cmd_status", "sweeps": "sweeps:cmd_sweeps", "demo": "sweeps:cmd_demo",
+            "fit": "tables:cmd_fit", "transition": "tables:cmd_transition", "inspect": "stores:cmd_inspect",
+            "report": "reports:cmd_report", "export": "stores:cmd_export",
+            "mlflow-sync": "stores:cmd_mlflow_sync", "ui": "search_scaling.ui:cmd_ui"}  # fmt: skip
+_ELSEWHERE = {"submission": "sweeps", "SUBMIT_EXCLUDES": "sweeps", "ui_command": "search_scaling.ui"}
+
+
+def command(name: str):
+    """The function that runs command ``name``, its module imported now."""
+    module, _, function = COMMANDS[name].partition(":")
+    return getattr(_module(module), function)
+
+
+def _module(name: str):
+    return importlib.import_module(name if "." in name else f"search_scaling.commands.{name}")
+
+
+def __getattr__(name: str):  # what tests and scripts import from here, without importing every command
+    if name in _ELSEWHERE:
+        return getattr(_module(_ELSEWHERE[name]), name)
+    raise AttributeError(f"module 'search_scaling.cli' has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # a bare `search-scaling`: what it can do, not an error
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return command(args.command)(args)
     except ValueError as err:  # user-caused errors: one clear line, no traceback, no password
         from search_scaling.store.locations import redact
 
         print(f"search-scaling {args.command}: error: {redact(str(err))}", file=sys.stderr)
         return 2
-
-
-COMMANDS = {"maze": cmd_maze, "train": cmd_train, "validate": cmd_validate, "sweep": cmd_sweep,
-            "tune": cmd_tune, "submit": cmd_submit, "status": cmd_status, "demo": cmd_demo, "fit": cmd_fit,
-            "transition": cmd_transition, "inspect": cmd_inspect, "report": cmd_report,
-            "export": cmd_export,
-            "mlflow-sync": cmd_mlflow_sync, "ui": cmd_ui}  # fmt: skip
 
 
 if __name__ == "__main__":

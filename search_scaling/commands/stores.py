@@ -10,11 +10,12 @@ from search_scaling.commands.args import _stores
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Print one held-out example of a run, the model's greedy answer and whether it is right."""
+    stores = _stores(args, create=False)
+    run_hash = stores.parquet.match_run(args.run_hash)  # any unique prefix; found before torch loads
     from search_scaling.loader import inspect_example, load_run
 
-    stores = _stores(args, create=False)
     ablate = [_ablation(text) for text in args.ablate]
-    print(inspect_example(load_run(stores, args.run_hash, args.step), args.example, args.set, ablate))
+    print(inspect_example(load_run(stores, run_hash, args.step), args.example, args.set, ablate))
     return 0
 
 

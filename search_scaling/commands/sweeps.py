@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from search_scaling.commands.args import _check_count, _stores
@@ -13,31 +14,40 @@ from search_scaling.sweep.session import log_report, print_failures, report_dir
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`make demo`: run the laptop sweep (finished cells are reused), then write its report."""
+    _check_count("--bootstrap", args.bootstrap)
+    print(f"search-scaling demo: reading {_shown(args.spec)} ...", flush=True)  # before the heavy imports
     from search_scaling.sweep.session import run_session
     from search_scaling.sweep.spec import load_sweep
 
-    _check_count("--bootstrap", args.bootstrap)
     stores = _stores(args)
-    print(f"search-scaling demo: reading {args.spec} ...", flush=True)
     return run_session(load_sweep(args.spec), stores, None, report=True, n_boot=args.bootstrap)
+
+
+def _shown(path: Path) -> str:
+    """A path as a person would type it: relative to the working directory when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume, or grow) a sweep: only cells the ledger does not have as finished run; then
     the report, unless --no-report."""
+    _check_count("--bootstrap", args.bootstrap)
+    print(f"reading {args.spec} ...", flush=True)  # torch and the stores take seconds to import: said first
     from search_scaling.sweep.session import run_session
     from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
 
-    _check_count("--bootstrap", args.bootstrap)
     stores = _stores(args)
-    print(f"reading {args.spec} ...", flush=True)  # the spec's cells import torch: seconds, said at once
     sweep = load_sweep(args.spec, store_lookup(stores))  # init_from may name another sweep's cells
     return run_session(sweep, stores, args.address, report=not args.no_report, n_boot=args.bootstrap)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Search the spec's `tune:` space on Ray Tune, then write the tuned spec and the search's report."""
+    print(f"reading {args.spec} ...", flush=True)  # before the heavy imports
     import json
 
     from analysis.tuning import write_tuning_report
@@ -113,7 +123,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     stores = _stores(args, create=False)
     runs = stores.parquet.runs(sweep=args.sweep)
     if runs.empty:
-        raise ValueError(f"no runs of sweep {args.sweep!r} in store {redact(stores.root)}")
+        known = ", ".join(stores.parquet.run_index()) or "none"
+        raise ValueError(f"no runs of sweep {args.sweep!r} in store {redact(stores.root)}; its sweeps: "
+                         f"{known} (`search-scaling sweeps` lists them with their runs)")  # fmt: skip
     make_console().print(summary_table(runs))
     if _ledger_missing(stores):  # a store copied without its ledger: say so, do not create one
         print(f"ledger: none at {stores.ledger_url} (the runs table above is all there is)")
@@ -153,3 +165,25 @@ def _corrupt_parts(parquet, sweep: str) -> list[tuple[str, str]]:
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             bad.append((info.path, str(err).splitlines()[0]))
     return bad
+
+
+def cmd_sweeps(args: argparse.Namespace) -> int:
+    """The sweeps in a store: name, runs, and how many of them finished (runs table and ledger)."""
+    from search_scaling.store.locations import redact
+
+    stores = _stores(args, create=False)
+    index = stores.parquet.run_index()
+    if not index:
+        print(f"no sweeps in store {redact(stores.root)} yet (`search-scaling sweep SPEC` runs one)")
+        return 0
+    statuses = (
+        {} if _ledger_missing(stores) else stores.ledger.statuses([h for v in index.values() for h in v])
+    )
+    width = max(len(name) for name in index)
+    print(f"sweeps in store {redact(stores.root)}:")
+    for name, hashes in index.items():
+        counts = Counter(statuses.get(h, "no ledger row") for h in hashes)
+        said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        print(f"  {name:{width}s}  {len(hashes):4d} runs  ({said})")
+    print("`search-scaling status SWEEP` shows one sweep's runs with their hashes")
+    return 0

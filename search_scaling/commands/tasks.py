@@ -7,16 +7,17 @@ import time
 
 
 def cmd_maze(args: argparse.Namespace) -> int:
-    """Build (or load) a cached maze dataset, then show a few mazes with their AOTP text."""
+    """Build (or load) a cached maze dataset, then show a few mazes with their AOTP text: the tokens
+    as generated, so the adjacency list is in the order the config says (shuffled by default)."""
     from search_scaling.tasks.maze import (
         MazeConfig,
         SolvedMaze,
         load_or_build,
         parse_ids,
         render_ascii,
-        to_aotp,
     )
     from search_scaling.tasks.maze.dataset import cache_path
+    from search_scaling.tasks.maze.tokens import ids_to_text
 
     cfg = MazeConfig(args.grid_n, args.generator, args.p, args.endpoints, args.min_path_len, args.adj_order)
     start = time.perf_counter()
@@ -29,5 +30,5 @@ def cmd_maze(args: argparse.Namespace) -> int:
         maze = SolvedMaze.from_batch(batch, i)
         if parse_ids(batch.tokens[i], cfg.grid_n) != maze:
             raise RuntimeError(f"maze {i}: token ids do not round-trip")
-        print(f"\nmaze {i}:\n{render_ascii(maze)}\n{to_aotp(maze)}")
+        print(f"\nmaze {i}:\n{render_ascii(maze)}\n{ids_to_text(batch.tokens[i], cfg.grid_n)}")
     return 0

@@ -120,7 +120,9 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
     def show(stage: str | None = None) -> None:
         if stage:
             state.set_stage(stage)
-        state.counts = stores.ledger.counts(sweep.run_hashes)
+        statuses = stores.ledger.statuses(sweep.run_hashes)
+        state.counts = Counter(statuses.get(h, "pending") for h in sweep.run_hashes)
+        _see_running(stores, sweep, state, [h for h, status in statuses.items() if status == "running"])
         parent.update(state.counts, state.best_values())
         if progress is not None:
             progress(state)
@@ -146,6 +148,17 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
         raise
     finally:
         parent.end(status)
+
+
+def _see_running(stores: Stores, sweep: SweepSpec, state: SweepState, running: list[str]) -> None:
+    """Step and loss of the cells in flight, from their latest curve flush (for the live view)."""
+    for run_hash in list(state.live):
+        if run_hash not in running:
+            del state.live[run_hash]
+    for run_hash in running:
+        seen = stores.parquet.latest(sweep.name, run_hash)
+        if seen is not None:
+            state.see_progress(run_hash, *seen)
 
 
 def _note(state: SweepState, progress, line: str) -> None:
