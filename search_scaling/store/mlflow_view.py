@@ -22,7 +22,7 @@ import math
 
 VIEW_KEY = "search-scaling-cells"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
-SHARED_VIEW = f"runs?viewStateShareKey={VIEW_KEY}"
+SHARED_VIEW = f"runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"  # model training, not GenAI
 # Without the shared view (an experiment a lone `train` or `mlflow-sync` made): listed flat, by name.
 SORTED_VIEW = "runs?workflowType=machine_learning&orderByKey=tags.%60mlflow.runName%60&orderByAsc=true"
 COLOUR_TAG = "mlflow.runColor"

@@ -12,7 +12,14 @@ import mlflow
 
 from search_scaling.store.mirror import Mirror
 from search_scaling.store.mlflow_seed import seed_database
-from search_scaling.store.mlflow_view import COLOUR_TAG, VIEW_KEY, VIEW_TAG, run_colour, view_state
+from search_scaling.store.mlflow_view import (
+    COLOUR_TAG,
+    SHARED_VIEW,
+    VIEW_KEY,
+    VIEW_TAG,
+    run_colour,
+    view_state,
+)
 from tests.unit.store.test_mlflow_view import FakeMirror, _sweep_run
 
 UI_JS = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
@@ -30,8 +37,10 @@ def test_the_driver_writes_the_shared_view_and_links_to_it(tmp_path):
     assert {c["xAxisScaleType"] for c in view["compareRunCharts"]} == {"log"}
     assert all(c["runsCountToCompare"] >= 4 for c in view["compareRunCharts"])  # every cell, not 10
     assert view["runsHiddenMode"] == "SHOW_ALL" and view["orderByKey"] == "tags.`mlflow.runName`"
-    assert run.view_url("http://127.0.0.1:5000").endswith(
-        f"/#/experiments/1/runs?viewStateShareKey={VIEW_KEY}"
+    assert run.view_url("http://127.0.0.1:5000").endswith(f"/#/experiments/1/{SHARED_VIEW}")
+    assert (
+        SHARED_VIEW.endswith(f"&viewStateShareKey={VIEW_KEY}")
+        and "workflowType=machine_learning" in SHARED_VIEW
     )
 
 
