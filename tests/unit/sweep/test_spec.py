@@ -22,6 +22,7 @@ EXPECTED_CELLS = {
     "path_star.yaml": 8,
     "graph_search.yaml": 2,
     "maze_cpu.yaml": 84,
+    "maze_recipe.yaml": 3,
 }
 
 
