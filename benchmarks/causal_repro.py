@@ -211,7 +211,9 @@ def _value(rows: pd.DataFrame, split: str, metric: str) -> float:
 
 
 def _first(group: pd.DataFrame, column: str):
-    return group[column].iloc[0].item() if column in group and hasattr(group[column].iloc[0], "item") else None
+    return (
+        group[column].iloc[0].item() if column in group and hasattr(group[column].iloc[0], "item") else None
+    )
 
 
 @torch.no_grad()
@@ -264,6 +266,15 @@ def _heat(ax, grid: np.ndarray, rows: list[str], ks: list[int], title: str) -> N
     ax.set_title(title, fontsize=9)
 
 
+def _finite(value):
+    """NaN (never reached) as null, so the JSON is standard."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
 def _save(fig, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -291,7 +302,7 @@ def main() -> None:
         summary.update({"sweep": sweep.name, "cells": len(sweep.cells), "wall_s": time.perf_counter() - start,
                         "steps": sorted({c.steps for c in sweep.cells})})  # fmt: skip
         path = args.out / f"causal_{part}{suffix}.json"
-        path.write_text(json.dumps(summary, indent=1, default=float))
+        path.write_text(json.dumps(_finite(summary), indent=1, default=float))
         print(f"wrote {path}")
 
 

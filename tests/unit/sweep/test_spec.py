@@ -22,6 +22,8 @@ EXPECTED_CELLS = {
     "path_star.yaml": 8,
     "graph_search.yaml": 2,
     "maze_cpu.yaml": 84,
+    "induction_clamps.yaml": 4,
+    "d3_staircase.yaml": 2,
 }
 
 
