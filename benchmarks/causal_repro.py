@@ -179,12 +179,18 @@ def plot_induction(curves: pd.DataFrame, runs: dict, summary: dict, out: Path) -
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    bars = summary["settings"].get("none", {}).get("ablation") or {}
-    names = sorted(bars, key=lambda s: (s != "intact", s))
-    axes[2].bar(names, [bars[s]["loss"] for s in names], color="tab:blue")
-    axes[2].set_ylabel("final held-out loss, free run (none)")
-    axes[2].set_title("zeroed at evaluation")
-    axes[2].tick_params(axis="x", rotation=30)
+    shown = [s for s in ("none", "previous_token") if summary["settings"].get(s, {}).get("ablation")]
+    names = (
+        sorted(summary["settings"][shown[0]]["ablation"], key=lambda s: (s != "intact", s)) if shown else []
+    )
+    for i, setting in enumerate(shown):
+        bars = summary["settings"][setting]["ablation"]
+        x = np.arange(len(names)) + (i - (len(shown) - 1) / 2) * 0.38
+        axes[2].bar(x, [bars[s]["token_acc"] for s in names], width=0.38, label=f"trained {setting}")
+    axes[2].set_xticks(range(len(names)), names, rotation=30)
+    axes[2].set_ylabel("final held-out token accuracy")
+    axes[2].set_title("zeroed at evaluation (layer-1 heads)")
+    axes[2].legend(fontsize=8)
     _save(fig, out)
 
 
