@@ -14,8 +14,8 @@
   one included (whose step-0 value is the baseline of the report's control; an untrained model
   writes about the same answer for every maze, 2-9 distinct answers over 256 probe mazes for three
   L2-D32 inits on 4x4, so its own path gives most cells a single class and no probe), its labels
-  do not move with the model between evaluations, and it needs no decoding. On mazes the model gets wrong it asks for a
-  path the model will not take, so read it beside exact accuracy.
+  do not move with the model between evaluations, and it needs no decoding. On mazes the model
+  gets wrong it asks for a path the model will not take, so read it beside exact accuracy.
 - ``wall_probe_best_control`` / ``path_probe_best_control``: the selectivity control, the best layer
   of the same probes on labels dealt to other examples (`probes.control_labels`; Hewitt and Liang
   2019): about 0.5, its excess the estimator's own bias; selectivity = ``_best`` - ``_best_control``.
