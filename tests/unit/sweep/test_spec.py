@@ -23,6 +23,8 @@ EXPECTED_CELLS = {
     "graph_search.yaml": 2,
     "maze_cpu.yaml": 84,
     "maze_recipe.yaml": 3,
+    "induction_clamps.yaml": 4,
+    "d3_staircase.yaml": 2,
 }
 
 
