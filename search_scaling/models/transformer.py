@@ -69,8 +69,10 @@ class Attention(HeadWeights, nn.Module):
         if explicit or not self.fused:
             z = self._explicit(q, k, v, start, hooks, name)
         else:  # causal mask relative to the cached prefix: query i sees keys 0..start+i
+            # (is_causal on one query without a prefix is no mask; a bool of `start` alone keeps the
+            # compiled graph whole when the length is symbolic)
             mask = None if start == 0 else _causal(t, start, x.device)
-            z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=start == 0 and t > 1)
+            z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=start == 0)
         if hooks is not None:
             z = head_hook(hooks, name + "hook_z", z)  # [batch, head, pos, d_head]
         return self.out(z.transpose(1, 2).reshape(b, t, -1))
