@@ -1,13 +1,17 @@
 """Packs: which cells of a sweep train together as one stacked model (`training.pack`).
 
-    pack: auto        # off (default) | auto | N (at most N runs per pack)
+    pack: auto        # off (default) | auto | on | N (at most N runs per pack)
     pack_memory_gb: 8 # optional: the memory one pack may use (default: see `memory_budget`)
 
 Cells pack when they differ only in the per-member scalars (`pack_run.PACKABLE`: seed, lr, warm-up,
-weight decay, ...) and share model, task, problem size, batch and budget. ``auto`` packs a group of
+weight decay, ...) and share model, task, problem size, batch and budget. ``on`` packs a group of
 such cells until one training step of the pack does about `STEP_FLOPS` of work, the point past
 which a bigger pack stops paying on that kind of device (tiny models are launch-bound; a model that
-already fills the device gains nothing), within `MAX_PACK` and the memory budget. A group larger
+already fills the device gains nothing), within `MAX_PACK` and the memory budget. ``auto`` does the
+same where packs pay, and trains one run per process where they do not: on CPU, where a pack of 16
+ran at 0.47-0.53x of the same runs one after another (and a hand-stacked model at 0.8-1.0x: a CPU
+step of these models is memory-bound, issue 33), so ``auto`` never makes a sweep slower. YAML 1.1
+reads bare ``on`` / ``off`` / ``yes`` / ``no`` as booleans: true means ``on``, false ``off``. A group larger
 than its pack size is split into packs of nearly equal size. Only cells still to run are packed,
 so a pack whose members are partly finished trains only the unfinished ones.
 """
@@ -21,7 +25,8 @@ import time
 from search_scaling.models import flops_per_token
 from search_scaling.training.pack_shape import pack_key, pack_memory_bytes
 
-CHOICES = ("off", "auto")
+CHOICES = ("off", "auto", "on")
+SPELLINGS = {True: "on", False: "off", "yes": "on", "no": "off", "true": "on", "false": "off"}
 MAX_PACK = 64
 # Work per training step (FLOPs, forward + backward) that one pack aims at. CPU: L3-D64 at batch 64
 # already does ~4e9 per step alone (compute-bound, so it is not packed), L1-D8 ~4e7 (packed ~64).
@@ -35,12 +40,26 @@ SOLO_ONLY = ("init_from", "freeze", "interventions")
 MEMORY_SHARE = 0.5  # of this machine's memory, split between the packs that run at once
 
 
+def canonical_setting(value):
+    """The ``pack`` setting as the user meant it (YAML's booleans and yes / no read as on / off)."""
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in SPELLINGS):
+        return SPELLINGS[value if isinstance(value, bool) else value.lower()]
+    return value
+
+
 def pack_setting_problem(value) -> str | None:
+    value = canonical_setting(value)
     if value in CHOICES:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
-        return f"pack: one of off, auto or a number of runs per pack in [1, {MAX_PACK}], got {value!r}"
+        return (f"pack: one of off, auto, on (or yes / no / true / false) or a number of runs per pack in "
+                f"[1, {MAX_PACK}], got {value!r}")  # fmt: skip
     return None
+
+
+def packs_pay(gpus: float) -> bool:
+    """Whether ``pack: auto`` packs on this kind of device: on GPUs (launch-bound), not on CPU."""
+    return gpus > 0
 
 
 def memory_budget(pack_memory_gb: float | None, max_concurrent: int, gpus: float) -> int | None:
@@ -66,8 +85,9 @@ def auto_size(spec, budget: int | None, gpus: float) -> int:
 
 
 def plan_packs(cells, setting, budget: int | None = None, gpus: float = 0.0) -> list[tuple]:
-    """The cells grouped into packs (tuples, in the order of their first cell); ``off``: one each."""
-    if setting == "off":
+    """The cells grouped into packs (tuples, in the order of their first cell); ``off`` (and ``auto``
+    where packs do not pay): one each."""
+    if setting == "off" or (setting == "auto" and not packs_pay(gpus)):
         return [(cell,) for cell in cells]
     groups: dict[str, list] = {}
     for cell in cells:
@@ -89,7 +109,7 @@ def trains_alone(cell) -> list[str]:
 
 def memory_problems(cells, setting, budget: int | None, gpus: float = 0.0) -> list[str]:
     """One problem per pack shape whose pack cannot fit in ``budget`` bytes (each named)."""
-    if setting == "off" or budget is None:
+    if setting == "off" or budget is None or (setting == "auto" and not packs_pay(gpus)):
         return []
     problems, said = [], set()
     for pack in plan_packs(cells, setting, budget, gpus):
@@ -114,8 +134,11 @@ def pack_gpus(gpus: float, members: int) -> float:
     return min(1.0, gpus * members)
 
 
-def describe(packs: list[tuple], budget: int | None) -> list[str]:
+def describe(packs: list[tuple], budget: int | None, setting="on", gpus: float = 0.0) -> list[str]:
     """`validate`'s lines: one per pack."""
+    if setting == "auto" and not packs_pay(gpus):
+        return ["auto: one run per process on CPU (packs measured 0.47-0.53x of sequential runs there); "
+                "`pack: on` packs anyway"]  # fmt: skip
     limit = f"<= {budget / 2**30:.1f} GiB" if budget is not None else "not checked (set pack_memory_gb)"
     lines = [f"{len(packs)} pack(s); memory per pack {limit}"]
     for i, pack in enumerate(packs):

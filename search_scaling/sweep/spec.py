@@ -19,8 +19,9 @@
     checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
     tune: {...}                     # hyperparameter search (`search-scaling tune`), see tune_spec
     tuned: {...}                    # its result: best values per model (size), applied to the cells
-    pack: auto                      # off (default) | auto | N: same-shape cells train as one stacked
-                                    # model (search_scaling.sweep.packs); pack_memory_gb caps one pack
+    pack: auto                      # off (default) | auto (where packs pay: GPUs) | on | N: same-shape
+                                    # cells train as one stacked model (search_scaling.sweep.packs);
+                                    # pack_memory_gb caps one pack
 
 Every problem is reported at once, each with the file, the field path and what is allowed, before
 anything expensive starts. Types are strict: integers are integers (``steps: 40.7`` is an error, not
@@ -85,7 +86,7 @@ class SweepSpec:
     tune: TuneSpec | None = None
     tuned: Tuned = field(default_factory=Tuned)
     origins: dict = field(default_factory=dict)  # run hash -> {field: "tuned" | "extrapolated" | set name}
-    pack: str | int = "off"  # off | auto | runs per pack
+    pack: str | int = "off"  # off | auto | on | runs per pack
     pack_memory_gb: float | None = None
 
     @property
@@ -418,9 +419,9 @@ def _resources(resources, problems: list[str]) -> Resources:
 
 
 def _pack(raw: dict, problems: list[str]) -> tuple[str | int, float | None]:
-    from search_scaling.sweep.packs import pack_setting_problem
+    from search_scaling.sweep.packs import canonical_setting, pack_setting_problem
 
-    pack, memory = raw.get("pack", "off"), raw.get("pack_memory_gb")
+    pack, memory = canonical_setting(raw.get("pack", "off")), raw.get("pack_memory_gb")
     problem = pack_setting_problem(pack)
     if problem:
         problems.append(problem)

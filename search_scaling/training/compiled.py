@@ -108,6 +108,18 @@ def decide(spec, steps: int, device: str, step_tokens: float | None = None) -> t
     return saved > cost, f"{verdict}: saves ~{saved:.0f} s of ~{steps * step_s:.0f} s for ~{cost:.0f} s of compile"
 
 
+def describe(planned, device: str) -> list[str]:
+    """`validate`'s line: of the (cell, steps) ``planned``, how many compile their step on ``device``,
+    and why the others do not (a cell with interventions trains eager, whatever ``compile`` says)."""
+    verdicts: dict[str, int] = {}
+    for cell, steps in planned:
+        on, why = decide(cell, steps, device)
+        if " saves " in why:  # auto's verdict: its figures differ per cell
+            why = "auto: compiled (long enough to repay)" if on else "auto: eager (too short to repay)"
+        verdicts[why] = verdicts.get(why, 0) + 1
+    return [f"compile on {device}: " + "; ".join(f"{n} run(s) {why}" for why, n in sorted(verdicts.items()))]
+
+
 # -- the compiled step ------------------------------------------------------------------------------
 def cache_dir() -> Path:
     from search_scaling.store.mlflow_seed import cache_dir  # (the store's one rule for the folder)
