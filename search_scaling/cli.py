@@ -202,7 +202,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from search_scaling.sweep import packs
 
         budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
-        print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(sweep.packs(), budget, sweep.pack, res.gpus)))
+        lines = packs.describe(sweep.packs(), budget, sweep.pack, res.gpus)
+        print(f"pack: {sweep.pack}; " + "\n".join(lines))
     from search_scaling.training.compiled import describe as compile_lines
 
     print("\n".join(compile_lines(planned, "cuda" if res.gpus > 0 else "cpu")))

@@ -37,6 +37,7 @@ class FoldedCausalAttention(torch.autograd.Function):
     def vmap(info, in_dims, q, k, v):
         """The vmapped dim (size ``info.batch_size``) moved to the front and folded into the batch."""
         n = info.batch_size
-        front = [t.movedim(d, 0) if d is not None else t.expand(n, *t.shape) for t, d in zip((q, k, v), in_dims)]
+        front = [t.movedim(d, 0) if d is not None else t.expand(n, *t.shape)
+                 for t, d in zip((q, k, v), in_dims)]  # fmt: skip
         out = FoldedCausalAttention.apply(*(t.flatten(0, 1) for t in front))  # [n * B, H, T, d_head]
         return out.unflatten(0, (n, -1)), 0

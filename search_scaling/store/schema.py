@@ -84,7 +84,7 @@ RUNS_SCHEMA = pa.schema(
         # null while running, for failed and pruned runs, and in files older than version 3.
         pa.field("stop_reason", pa.string()),
         pa.field("stopped_step", pa.int64()),  # the step it ended at (== steps), null with stop_reason
-        pa.field("training_mode", pa.string()),  # eager | compiled | packed | "<mode>@<step>,..."; null: older
+        pa.field("training_mode", pa.string()),  # eager | compiled | packed | "<mode>@<step>,..."; or null
     ],
     metadata={"search_scaling.schema_version": str(STORE_SCHEMA_VERSION)},
 )

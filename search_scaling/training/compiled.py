@@ -105,7 +105,8 @@ def decide(spec, steps: int, device: str, step_tokens: float | None = None) -> t
     saved = steps * step_s * (1 - 1 / speedup(cfg, device))
     cost = measured_compile_seconds(shape_key(spec, device)) or COMPILE_SECONDS[device]
     verdict = "compiled" if saved > cost else "eager"
-    return saved > cost, f"{verdict}: saves ~{saved:.0f} s of ~{steps * step_s:.0f} s for ~{cost:.0f} s of compile"
+    return saved > cost, (f"{verdict}: saves ~{saved:.0f} s of ~{steps * step_s:.0f} s for ~{cost:.0f} s "
+                          "of compile")  # fmt: skip
 
 
 def describe(planned, device: str) -> list[str]:

@@ -47,8 +47,8 @@ class SequenceModel(L.LightningModule):
 
     def _compiled_step(self, batch: dict) -> torch.Tensor:
         if self._compiled is None:
-            key = compiled.shape_key(self.spec, self.device.type)
-            self._compiled = (compiled.compile_loss(self.step_loss, self.device), compiled.FirstCallTimer(key))
+            timer = compiled.FirstCallTimer(compiled.shape_key(self.spec, self.device.type))
+            self._compiled = (compiled.compile_loss(self.step_loss, self.device), timer)
         loss_fn, timer = self._compiled
         with timer:
             return loss_fn(*compiled.prepare(batch, self.device, self.spec.model_config.n_ctx))
@@ -69,8 +69,8 @@ class SequenceModel(L.LightningModule):
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
         device = params[0].device.type if params else "cpu"
-        optimizer = torch.optim.AdamW(groups, lr=spec.lr, betas=(spec.beta1, spec.beta2),
-                                      **compiled.optimizer_kwargs(self.compile_step, device))
+        kwargs = compiled.optimizer_kwargs(self.compile_step, device)  # foreach / fused when compiled
+        optimizer = torch.optim.AdamW(groups, lr=spec.lr, betas=(spec.beta1, spec.beta2), **kwargs)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda step: lr_multiplier(step, self.total_steps, spec.warmup, spec.min_lr_ratio),

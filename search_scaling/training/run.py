@@ -85,7 +85,8 @@ class RunTracker(L.Callback):
     Its state is part of the checkpoint; a finished state (stopped, diverged) trains no further."""
 
     def __init__(self, spec, precision, held_out, schedule, flops_per_tok, ckpt_path, sink=None,
-                 checkpoint_every_s: float = 30.0, verbose: bool = False, named=(), mode: str = "eager"):  # fmt: skip
+                 checkpoint_every_s: float = 30.0, verbose: bool = False, named=(),
+                 mode: str = "eager"):  # fmt: skip
         self.spec, self.precision, self.held_out, self.schedule = spec, precision, held_out, set(schedule)
         self.named = named  # (split, task, batch) of each named evaluation set
         self.flops_per_tok, self.ckpt_path, self.sink = flops_per_tok, ckpt_path, sink
