@@ -23,7 +23,8 @@ from the cache).
 
     steps * t_step * (1 - 1 / speedup) > t_compile
 
-with t_step the eager step's time estimated from its FLOPs (`EAGER_FLOPS`), ``speedup`` the measured
+with t_step the eager step's time estimated from its FLOPs (`EAGER_FLOPS`; on a GPU at least its
+kernel launches, `STEP_FLOOR_S_PER_LAYER`), ``speedup`` the measured
 compiled/eager step ratio (`speedup`) and t_compile this shape's last measured compile time on this
 machine (`COMPILE_LOG` in the cache folder), else the cold figure `COMPILE_SECONDS`. A compiled run
 and an eager run of one spec agree within fp32 tolerance for tens of steps and then drift apart as
@@ -59,6 +60,9 @@ EAGER_FLOPS = {"cpu": 2.0e10, "cuda": 1.0e13}
 # graphs remove the launch overhead of launch-bound models (provisional until gpu_check measures it).
 SPEEDUP = {"cpu": 1.3, "cuda": 2.0}
 MIN_D_MODEL_CPU = 32
+# The least an eager step takes per layer, whatever its FLOPs: on a GPU a tiny model's step is its
+# kernel launches (~60 a layer forward + backward at ~10 us each; provisional, see gpu_check).
+STEP_FLOOR_S_PER_LAYER = {"cpu": 0.0, "cuda": 6e-4}
 
 
 def canonical(value) -> str:
@@ -101,7 +105,8 @@ def decide(spec, steps: int, device: str, step_tokens: float | None = None) -> t
 
     cfg = spec.model_config
     tokens = step_tokens or spec.batch_size * cfg.n_ctx
-    step_s = flops_per_token(cfg) * tokens / EAGER_FLOPS[device]
+    step_s = max(flops_per_token(cfg) * tokens / EAGER_FLOPS[device],
+                 cfg.n_layers * STEP_FLOOR_S_PER_LAYER[device])  # fmt: skip
     saved = steps * step_s * (1 - 1 / speedup(cfg, device))
     cost = measured_compile_seconds(shape_key(spec, device)) or COMPILE_SECONDS[device]
     verdict = "compiled" if saved > cost else "eager"
@@ -135,11 +140,13 @@ def use_cache_dir() -> Path:
     return Path(os.environ[INDUCTOR_CACHE_ENV])
 
 
-def compile_loss(loss_fn, device: torch.device):
-    """``loss_fn(inputs, tokens, mask)`` compiled for ``device`` (a CUDA graph on a GPU)."""
+def compile_loss(loss_fn, device: torch.device, backend: str = "inductor"):
+    """``loss_fn(inputs, tokens, mask)`` compiled for ``device`` (a CUDA graph on a GPU). ``backend``
+    ``eager`` traces without generating kernels (benchmarks' dry runs: seconds instead of minutes)."""
     use_cache_dir()
-    mode = "reduce-overhead" if device.type == "cuda" else None
-    return torch.compile(loss_fn, mode=mode, fullgraph=True, dynamic=False if device.type == "cuda" else None)
+    cuda = device.type == "cuda"
+    mode = "reduce-overhead" if cuda and backend == "inductor" else None
+    return torch.compile(loss_fn, backend=backend, mode=mode, fullgraph=True, dynamic=False if cuda else None)
 
 
 def prepare(batch: dict, device: torch.device, width: int) -> tuple[torch.Tensor, ...]:
