@@ -89,7 +89,8 @@ def worker(model: str, size: int, threads: int, steps: int, reps: int, batch: in
     eager_s, compiled_s = statistics.median(times["eager"]), statistics.median(times["compiled"])
     peak = matmul_peak()
     return {"model": model, "maze_size": size, "threads": threads, "batch_size": batch,
-            "compile_s": compile_s, "eager_step_s": eager_s, "compiled_step_s": compiled_s, "speedup": eager_s / compiled_s,
+            "compile_s": compile_s, "eager_step_s": eager_s, "compiled_step_s": compiled_s,
+            "speedup": eager_s / compiled_s,
             "mfu_eager": scale["flops_per_token"] * tokens / steps / eager_s / peak,
             "mfu_compiled": scale["flops_per_token"] * tokens / steps / compiled_s / peak,
             "tokens_per_step": tokens / steps, "peak_flops": peak}  # fmt: skip
