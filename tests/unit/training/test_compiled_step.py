@@ -102,3 +102,13 @@ def test_a_resume_in_another_mode_is_recorded(tmp_path):
     Trainer.global_step = 3
     resumed.on_train_start(Trainer(), None)
     assert resumed.training_mode == "eager@0,compiled@3"
+
+
+def test_a_sweep_with_a_bad_compile_value_fails_at_validation_naming_the_field():
+    from search_scaling.sweep.spec import SpecError, parse_sweep
+
+    body = {"name": "t", "tasks": [{"task": "maze", "sizes": [3]}], "models": ["L1-D8"], "seeds": [0],
+            "budget": {"steps": 5}}  # fmt: skip
+    assert parse_sweep({**body, "training": {"compile": False}}).cells[0].compile == "off"  # bare `off`
+    with pytest.raises(SpecError, match=r"training\.compile: compile must be one of \['auto', 'on', 'off'\]"):
+        parse_sweep({**body, "training": {"compile": "maybe"}}, "grid.yaml")
