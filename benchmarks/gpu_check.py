@@ -1,7 +1,7 @@
 """GPU check for compiled steps, packs and CUDA graphs (issues 18, 33): one command, at most ~8
 minutes on one GPU, one JSON.
 
-    python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check.json] [--budget-s 420]
+    python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check.json] [--budget-s 360]
     python benchmarks/gpu_check.py --device cpu --dry-run   # every code path on CPU, tiny, no figures
 
 Measured in bf16 autocast with fp32 weights (Lightning's ``bf16-mixed``, what a sweep uses on GPU):
@@ -15,7 +15,9 @@ Measured in bf16 autocast with fp32 weights (Lightning's ``bf16-mixed``, what a 
      context; fused AdamW) against the eager step, for L2-D32 and L4-D128: compile seconds (cold
      cache: a fresh TORCHINDUCTOR_CACHE_DIR), tokens/s, speedup, MFU and the break-even steps, the
      numbers `compiled.COMPILE_SECONDS` / `SPEEDUP` / `EAGER_FLOPS` ("cuda") should be set from;
-  4. sharing: four one-run processes training at once on the GPU (what fractional Ray GPUs give)
+  4. through Lightning: `train_one` of L2-D32 for 60 steps with ``compile: on`` and ``off`` (the
+     training mode recorded, the final held-out losses' difference);
+  5. sharing: four one-run processes training at once on the GPU (what fractional Ray GPUs give)
      against one process training a pack of four, in aggregate tokens/s.
 Packs run attention with the fused kernel, members folded into the batch (`FoldedCausalAttention`);
 ``vmap_fallbacks`` counts vmap's "no batching rule" warnings during the check (0 expected).
@@ -268,6 +270,25 @@ class Solo:
         return {"first_step_s": first, "tokens_per_s": tokens / (time.perf_counter() - start)}
 
 
+def through_lightning(args, device: torch.device) -> dict:
+    """`train_one` with ``compile: on`` and ``off`` (Lightning's loop, bf16-mixed, CUDA graphs inside
+    `training_step`): that the compiled run trains, its mode, and how far its curve is from eager."""
+    if device.type != "cuda":  # CPU: tests/unit/training/test_compiled_step.py covers it
+        return {"skipped": "a GPU check (CPU: tests/unit/training/test_compiled_step.py)"}
+    from search_scaling.training import train_one
+
+    spec = RunSpec(task="maze", size=args.size, model=args.compiled_models[0], steps=60, eval_points=3,
+                   eval_examples=64, progress="off")  # fmt: skip
+    out, root = {}, Path(tempfile.mkdtemp(prefix="gpu-check-runs-"))
+    for mode in ("on", "off"):
+        start = time.perf_counter()
+        result = train_one(spec.with_(compile=mode), root / mode)
+        out[mode] = {"seconds": time.perf_counter() - start, "training_mode": result.training_mode,
+                     "final_loss": result.final.get("loss")}  # fmt: skip
+    out["loss_difference"] = abs(out["on"]["final_loss"] - out["off"]["final_loss"])
+    return out
+
+
 def sharing(args, device: torch.device) -> dict:
     """``SHARED`` one-run processes at once vs one process with a pack of ``SHARED``: aggregate
     tokens/s over the window from the first start to the last end (processes start together)."""
@@ -339,6 +360,12 @@ def main() -> int:
         report["training"] = training(args, device, peaks, deadline)
     report["vmap_fallbacks"] = sum("batching rule" in str(w.message) for w in caught)
     report["compiled"] = compiled_steps(args, device, peaks, deadline)
+    try:
+        in_time = time.perf_counter() < deadline
+        report["lightning"] = through_lightning(args, device) if in_time else {"skipped": "budget"}
+    except Exception as err:  # noqa: BLE001 -- recorded, the check goes on
+        report["lightning"] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
+    print(json.dumps({"lightning": report["lightning"]}), flush=True)
     report["sharing"] = sharing(args, device) if time.perf_counter() < deadline else {"skipped": "budget"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))

@@ -36,6 +36,7 @@ HEAVY_FIRST = (
     "tests/integration/test_store_hardening.py",
     "tests/unit/training/test_training.py",  # heavy only while two torch threads per worker fought
     "tests/unit/training/test_pack.py",
+    "tests/unit/training/test_compiled_step.py",  # ~2 min the first time (empty compile cache), then ~12 s
     "tests/unit/analysis/test_fits.py",
 )
 
