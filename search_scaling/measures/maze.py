@@ -38,6 +38,7 @@ from search_scaling.measures.common import (
 from search_scaling.measures.probes import probe_balanced_accuracy
 from search_scaling.models.transformer import Transformer
 from search_scaling.tasks import TaskBatch
+from search_scaling.tasks.base import token_groups
 from search_scaling.tasks.maze import formats
 from search_scaling.tasks.maze.config import GRID_MAX
 from search_scaling.tasks.maze.decisions import TOKEN_GROUPS
@@ -108,9 +109,7 @@ def wall_labels(moves: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.nd
 def query_kinds(batch: TaskBatch) -> np.ndarray:
     """What each position predicts: int8[n, T], the token-group code (1 corridor, 2 decision) of
     the next token, 0 elsewhere."""
-    from search_scaling.training.evaluate import _token_groups  # here: training imports this package
-
-    groups = _token_groups(batch, np.arange(len(batch)))  # [n, T-1]: entry t labels token t + 1
+    groups = token_groups(batch, np.arange(len(batch)))  # [n, T-1]: entry t labels token t + 1
     return np.pad(groups, ((0, 0), (0, 1)))
 
 

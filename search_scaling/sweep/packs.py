@@ -10,9 +10,9 @@ which a bigger pack stops paying on that kind of device (tiny models are launch-
 already fills the device gains nothing), within `MAX_PACK` and the memory budget. ``auto`` does the
 same where packs pay, and trains one run per process where they do not: on CPU, where a pack of 16
 ran at 0.47-0.53x of the same runs one after another (and a hand-stacked model at 0.8-1.0x: a CPU
-step of these models is memory-bound, issue 33), so ``auto`` never makes a sweep slower. YAML 1.1
-reads bare ``on`` / ``off`` / ``yes`` / ``no`` as booleans: true means ``on``, false ``off``. A group larger
-than its pack size is split into packs of nearly equal size. Only cells still to run are packed,
+step of these models is memory-bound, issue 33), so ``auto`` never makes a sweep slower (YAML's
+bare on / off / yes / no: `spec.canonical_pack_setting`). A group larger than its pack size is
+split into packs of nearly equal size. Only cells still to run are packed,
 so a pack whose members are partly finished trains only the unfinished ones.
 """
 
@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 from search_scaling.models import flops_per_token
+from search_scaling.sweep.spec import MAX_PACK, SpecError, SweepSpec
 from search_scaling.training.pack_shape import pack_key, pack_memory_bytes
 
-CHOICES = ("off", "auto", "on")
-SPELLINGS = {True: "on", False: "off", "yes": "on", "no": "off", "true": "on", "false": "off"}
-MAX_PACK = 64
 # Work per training step (FLOPs, forward + backward) that one pack aims at. CPU: L3-D64 at batch 64
 # already does ~4e9 per step alone (compute-bound, so it is not packed), L1-D8 ~4e7 (packed ~64).
 # GPU: launch-bound below ~1 ms of an H200's work. To be calibrated with benchmarks/pack_throughput.py
@@ -40,21 +37,21 @@ SOLO_ONLY = ("init_from", "freeze", "interventions")
 MEMORY_SHARE = 0.5  # of this machine's memory, split between the packs that run at once
 
 
-def canonical_setting(value):
-    """The ``pack`` setting as the user meant it (YAML's booleans and yes / no read as on / off)."""
-    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in SPELLINGS):
-        return SPELLINGS[value if isinstance(value, bool) else value.lower()]
-    return value
+def plan_sweep(sweep: SweepSpec, cells=None) -> list[tuple]:
+    """``cells`` of ``sweep`` (default: all) grouped into the packs they train in (one each with
+    pack: off)."""
+    budget = memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, sweep.resources.gpus)
+    cells = sweep.cells if cells is None else cells
+    return plan_packs(cells, sweep.pack, budget, sweep.resources.gpus)
 
 
-def pack_setting_problem(value) -> str | None:
-    value = canonical_setting(value)
-    if value in CHOICES:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
-        return (f"pack: one of off, auto, on (or yes / no / true / false) or a number of runs per pack in "
-                f"[1, {MAX_PACK}], got {value!r}")  # fmt: skip
-    return None
+def check_memory(sweep: SweepSpec) -> None:
+    """`SpecError` naming each pack that cannot fit in memory, before any work: `validate` and
+    `run_sweep` call it (the machine's memory is planning's input, not the spec's)."""
+    budget = memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, sweep.resources.gpus)
+    problems = memory_problems(sweep.cells, sweep.pack, budget, sweep.resources.gpus)
+    if problems:
+        raise SpecError(sweep.path, problems)
 
 
 def packs_pay(gpus: float) -> bool:
@@ -153,29 +150,3 @@ def describe(packs: list[tuple], budget: int | None, setting="on", gpus: float =
         lines.append(f"{len(alone)} run(s) train alone: they set {', '.join(fields_)}, which packs do not "
                      "implement (named eval sets and their ablations do work in packs)")  # fmt: skip
     return lines
-
-
-def run_pack(spec_jsons: list[str], locations: tuple, owners: list[str], threads: int,
-             checkpoint_every_s: float = 30.0) -> list:  # fmt: skip
-    """The body of a pack's Ray task (`runner.run_cell` for a pack): `record_pack` over its
-    members; one `CellOutcome` per member. A pack of one runs as a solo cell."""
-    import json
-
-    import torch
-
-    from search_scaling.store import Stores
-    from search_scaling.store.pack_recorder import record_pack
-    from search_scaling.store.recorder import STALE_AFTER_S
-    from search_scaling.sweep.runner import _WORKER_STORES, _cell_outcome, run_cell
-    from search_scaling.training import RunSpec
-
-    if len(spec_jsons) == 1:  # a pack of one is a solo run: no stacking overhead
-        return [run_cell(spec_jsons[0], locations, owners[0], threads, checkpoint_every_s)]
-    torch.set_num_threads(max(1, threads))
-    stores = _WORKER_STORES.setdefault(locations, Stores(*locations))
-    specs = [RunSpec.from_dict(json.loads(s)) for s in spec_jsons]
-    start = time.perf_counter()
-    results = record_pack(specs, stores, owners, stale_after_s=STALE_AFTER_S,
-                          checkpoint_every_s=checkpoint_every_s)  # fmt: skip
-    seconds = time.perf_counter() - start
-    return [_cell_outcome(stores, spec, result, seconds) for spec, result in zip(specs, results)]

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import torch
 
+from search_scaling.cache import cache_dir
+
 CHOICES = ("auto", "on", "off")
 # Set to "off" (the test suite does, in tests/conftest.py): ``auto`` never compiles; ``on`` still does.
 COMPILE_ENV = "SEARCH_SCALING_COMPILE"
@@ -127,12 +129,6 @@ def describe(planned, device: str) -> list[str]:
 
 
 # -- the compiled step ------------------------------------------------------------------------------
-def cache_dir() -> Path:
-    from search_scaling.store.mlflow_seed import cache_dir  # (the store's one rule for the folder)
-
-    return cache_dir()
-
-
 def use_cache_dir() -> Path:
     """Point inductor's caches at the project's cache folder (unless the user chose another)."""
     if not os.environ.get(INDUCTOR_CACHE_ENV):

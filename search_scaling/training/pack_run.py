@@ -24,8 +24,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from search_scaling.claims import LostClaim
 from search_scaling.models.transformer import Transformer
-from search_scaling.store.ledger import LostClaim
 from search_scaling.training.module import SequenceModel
 from search_scaling.training.pack import PackData, PackModule
 from search_scaling.training.pack_eval import evaluate_pack

@@ -13,20 +13,20 @@ BASE = {"name": "t", "tasks": [{"task": "maze", "sizes": [3]}], "models": ["L1-D
 
 def test_two_models_by_four_seeds_make_two_packs():
     sweep = parse_sweep({**BASE, "pack": "on"})
-    found = sweep.packs()
+    found = packs.plan_sweep(sweep)
     assert [len(p) for p in found] == [4, 4]
     assert [{c.model for c in p} for p in found] == [{"L1-D8"}, {"L2-D16"}]
-    assert [(c,) for c in sweep.cells] == parse_sweep(BASE).packs()  # off by default: one cell each
+    assert [(c,) for c in sweep.cells] == packs.plan_sweep(parse_sweep(BASE))  # off by default: one cell each
 
 
 def test_learning_rates_pack_sizes_do_not_and_n_splits_evenly():
     sweep = parse_sweep({**BASE, "models": ["L1-D8"], "grid": {"lr": [1e-3, 3e-3], "batch_size": [8, 16]},
                          "pack": 3})  # fmt: skip
-    found = sweep.packs()
+    found = packs.plan_sweep(sweep)
     assert sorted(len(p) for p in found) == [2, 2, 3, 3, 3, 3]  # 8 per batch size -> 3 + 3 + 2
     assert all(len({c.batch_size for c in p}) == 1 for p in found)
     assert any(len({c.lr for c in p}) == 2 for p in found)
-    assert sweep.packs(sweep.cells[:1]) == [sweep.cells[:1]]  # only unfinished cells are packed
+    assert packs.plan_sweep(sweep, sweep.cells[:1]) == [sweep.cells[:1]]  # only unfinished cells are packed
 
 
 def test_auto_packs_tiny_models_and_leaves_big_ones_alone():
@@ -49,8 +49,10 @@ def test_auto_packs_tiny_models_and_leaves_big_ones_alone():
     ],
 )  # fmt: skip
 def test_bad_pack_settings_fail_at_validation(change, words):
+    """The setting is the spec's to check; whether a pack fits in memory is planning's (`check_memory`,
+    which `validate` and `run_sweep` call before any work)."""
     with pytest.raises(SpecError, match="problem") as err:
-        parse_sweep({**BASE, **change}, "grid.yaml")
+        packs.check_memory(parse_sweep({**BASE, **change}, "grid.yaml"))
     assert words in str(err.value) and "grid.yaml" in str(err.value)
 
 
