@@ -164,8 +164,12 @@ class ParquetStore:
         if len(found) == 1 or prefix in found:
             return prefix if prefix in found else next(iter(found))
         if not found:
-            raise ValueError(f"no run hash starting with {prefix!r} in store {self.root_uri} "
-                             "(`search-scaling status SWEEP` lists a sweep's runs)")  # fmt: skip
+            what = (
+                f"run {prefix} is not in store"
+                if len(prefix) == 16
+                else f"no run hash starting with {prefix!r} in store"
+            )
+            raise ValueError(f"{what} {self.root_uri} (`search-scaling status SWEEP` lists a sweep's runs)")
         shown = ", ".join(f"{h} ({sweep})" for h, sweep in sorted(found.items())[:10])
         more = f" and {len(found) - 10} more" if len(found) > 10 else ""
         raise ValueError(
