@@ -53,7 +53,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from search_scaling.sweep import packs
 
         budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
-        print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(packs.plan_sweep(sweep), budget)))
+        lines = packs.describe(packs.plan_sweep(sweep), budget, sweep.pack, res.gpus)
+        print(f"pack: {sweep.pack}; " + "\n".join(lines))
+    from search_scaling.training.compiled import describe as compile_lines
+
+    print("\n".join(compile_lines(planned, "cuda" if res.gpus > 0 else "cpu")))
     for line in short_budget_warnings(planned):
         print(line)
     return 0

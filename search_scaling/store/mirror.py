@@ -261,7 +261,7 @@ class Mirror:
 
     def finish(self, run_id: str, status: str, artifacts: dict | None = None, tags: dict | None = None):
         """End a cell's run; its final numbers are the last points of its eval/* curves. ``tags``:
-        more tags to set first (why and where it stopped: `recorder.stop_tags`)."""
+        more tags to set first (why and where it stopped, how it trained: `recorder.finish_tags`)."""
         for name, text in (artifacts or {}).items():
             self._call("log_text", run_id, text, name)
         for key, value in (tags or {}).items():

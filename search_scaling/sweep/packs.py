@@ -1,14 +1,18 @@
 """Packs: which cells of a sweep train together as one stacked model (`training.pack`).
 
-    pack: auto        # off (default) | auto | N (at most N runs per pack)
+    pack: auto        # off (default) | auto | on | N (at most N runs per pack)
     pack_memory_gb: 8 # optional: the memory one pack may use (default: see `memory_budget`)
 
 Cells pack when they differ only in the per-member scalars (`pack_run.PACKABLE`: seed, lr, warm-up,
-weight decay, ...) and share model, task, problem size, batch and budget. ``auto`` packs a group of
+weight decay, ...) and share model, task, problem size, batch and budget. ``on`` packs a group of
 such cells until one training step of the pack does about `STEP_FLOPS` of work, the point past
 which a bigger pack stops paying on that kind of device (tiny models are launch-bound; a model that
-already fills the device gains nothing), within `MAX_PACK` and the memory budget. A group larger
-than its pack size is split into packs of nearly equal size. Only cells still to run are packed,
+already fills the device gains nothing), within `MAX_PACK` and the memory budget. ``auto`` does the
+same where packs pay, and trains one run per process where they do not: on CPU, where a pack of 16
+ran at 0.47-0.53x of the same runs one after another (and a hand-stacked model at 0.8-1.0x: a CPU
+step of these models is memory-bound, issue 33), so ``auto`` never makes a sweep slower (YAML's
+bare on / off / yes / no: `spec.canonical_pack_setting`). A group larger than its pack size is
+split into packs of nearly equal size. Only cells still to run are packed,
 so a pack whose members are partly finished trains only the unfinished ones.
 """
 
@@ -50,6 +54,11 @@ def check_memory(sweep: SweepSpec) -> None:
         raise SpecError(sweep.path, problems)
 
 
+def packs_pay(gpus: float) -> bool:
+    """Whether ``pack: auto`` packs on this kind of device: on GPUs (launch-bound), not on CPU."""
+    return gpus > 0
+
+
 def memory_budget(pack_memory_gb: float | None, max_concurrent: int, gpus: float) -> int | None:
     """Bytes one pack may use: ``pack_memory_gb`` if set; on CPU, half this machine's memory shared
     by the ``max_concurrent`` packs that run at once; on GPU (unknown when validating on another
@@ -73,8 +82,9 @@ def auto_size(spec, budget: int | None, gpus: float) -> int:
 
 
 def plan_packs(cells, setting, budget: int | None = None, gpus: float = 0.0) -> list[tuple]:
-    """The cells grouped into packs (tuples, in the order of their first cell); ``off``: one each."""
-    if setting == "off":
+    """The cells grouped into packs (tuples, in the order of their first cell); ``off`` (and ``auto``
+    where packs do not pay): one each."""
+    if setting == "off" or (setting == "auto" and not packs_pay(gpus)):
         return [(cell,) for cell in cells]
     groups: dict[str, list] = {}
     for cell in cells:
@@ -96,7 +106,7 @@ def trains_alone(cell) -> list[str]:
 
 def memory_problems(cells, setting, budget: int | None, gpus: float = 0.0) -> list[str]:
     """One problem per pack shape whose pack cannot fit in ``budget`` bytes (each named)."""
-    if setting == "off" or budget is None:
+    if setting == "off" or budget is None or (setting == "auto" and not packs_pay(gpus)):
         return []
     problems, said = [], set()
     for pack in plan_packs(cells, setting, budget, gpus):
@@ -121,8 +131,11 @@ def pack_gpus(gpus: float, members: int) -> float:
     return min(1.0, gpus * members)
 
 
-def describe(packs: list[tuple], budget: int | None) -> list[str]:
+def describe(packs: list[tuple], budget: int | None, setting="on", gpus: float = 0.0) -> list[str]:
     """`validate`'s lines: one per pack."""
+    if setting == "auto" and not packs_pay(gpus):
+        return ["auto: one run per process on CPU (packs measured 0.47-0.53x of sequential runs there); "
+                "`pack: on` packs anyway"]  # fmt: skip
     limit = f"<= {budget / 2**30:.1f} GiB" if budget is not None else "not checked (set pack_memory_gb)"
     lines = [f"{len(packs)} pack(s); memory per pack {limit}"]
     for i, pack in enumerate(packs):

@@ -19,8 +19,9 @@
     checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
     tune: {...}                     # hyperparameter search (`search-scaling tune`), see tune_spec
     tuned: {...}                    # its result: best values per model (size), applied to the cells
-    pack: auto                      # off (default) | auto | N: same-shape cells train as one stacked
-                                    # model (search_scaling.sweep.packs); pack_memory_gb caps one pack
+    pack: auto                      # off (default) | auto (where packs pay: GPUs) | on | N: same-shape
+                                    # cells train as one stacked model (search_scaling.sweep.packs);
+                                    # pack_memory_gb caps one pack
 
 Every problem is reported at once, each with the file, the field path and what is allowed, before
 anything expensive starts. Types are strict: integers are integers (``steps: 40.7`` is an error, not
@@ -57,7 +58,8 @@ NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "stop", "sweep", "init_from")  
 TASK_KEYS = ("task", "sizes", "options", "evals", "init_from", "freeze", "interventions")
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in NOT_TRAINING)
 SELECTOR = "_init_from_selector"  # an axis key that is not a RunSpec field (taken out in _expand)
-PACK_CHOICES = ("off", "auto")  # or a number of runs per pack, up to MAX_PACK (`sweep.packs` plans them)
+PACK_CHOICES = ("off", "auto", "on")  # or a number of runs per pack, up to MAX_PACK (`sweep.packs` plans)
+PACK_SPELLINGS = {True: "on", False: "off", "yes": "on", "no": "off", "true": "on", "false": "off"}
 MAX_PACK = 64
 SET_NAME = "_interventions_name"  # the name of a named intervention set on the grid (also taken out)
 
@@ -87,7 +89,7 @@ class SweepSpec:
     tune: TuneSpec | None = None
     tuned: Tuned = field(default_factory=Tuned)
     origins: dict = field(default_factory=dict)  # run hash -> {field: "tuned" | "extrapolated" | set name}
-    pack: str | int = "off"  # off | auto | runs per pack
+    pack: str | int = "off"  # off | auto | on | runs per pack
     pack_memory_gb: float | None = None
 
     @property
@@ -407,16 +409,26 @@ def _resources(resources, problems: list[str]) -> Resources:
     return Resources(float(cpus), float(gpus)) if len(problems) == said else Resources()
 
 
+def canonical_pack_setting(value):
+    """The ``pack`` setting as the user meant it: YAML 1.1 reads bare on / off / yes / no as
+    booleans; true, yes and on mean ``on``, false, no and off ``off``."""
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in PACK_SPELLINGS):
+        return PACK_SPELLINGS[value if isinstance(value, bool) else value.lower()]
+    return value
+
+
 def pack_setting_problem(value) -> str | None:
+    value = canonical_pack_setting(value)
     if value in PACK_CHOICES:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
-        return f"pack: one of off, auto or a number of runs per pack in [1, {MAX_PACK}], got {value!r}"
+        return (f"pack: one of off, auto, on (or yes / no / true / false) or a number of runs per pack in "
+                f"[1, {MAX_PACK}], got {value!r}")  # fmt: skip
     return None
 
 
 def _pack(raw: dict, problems: list[str]) -> tuple[str | int, float | None]:
-    pack, memory = raw.get("pack", "off"), raw.get("pack_memory_gb")
+    pack, memory = canonical_pack_setting(raw.get("pack", "off")), raw.get("pack_memory_gb")
     problem = pack_setting_problem(pack)
     if problem:
         problems.append(problem)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "search_scaling"
 LAYERS = [  # names inside the package; "" is the package itself
-    ("foundations", ["rng", "version", "claims"]),
+    ("foundations", ["rng", "version", "claims", "cache"]),
     ("tasks and models", ["tasks", "models"]),
     ("progress measures", ["measures"]),
     ("training", ["training"]),

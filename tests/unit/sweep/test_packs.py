@@ -12,7 +12,7 @@ BASE = {"name": "t", "tasks": [{"task": "maze", "sizes": [3]}], "models": ["L1-D
 
 
 def test_two_models_by_four_seeds_make_two_packs():
-    sweep = parse_sweep({**BASE, "pack": "auto"})
+    sweep = parse_sweep({**BASE, "pack": "on"})
     found = packs.plan_sweep(sweep)
     assert [len(p) for p in found] == [4, 4]
     assert [{c.model for c in p} for p in found] == [{"L1-D8"}, {"L2-D16"}]
@@ -40,8 +40,9 @@ def test_auto_packs_tiny_models_and_leaves_big_ones_alone():
 @pytest.mark.parametrize(
     "change, words",
     [
-        ({"pack": 0}, "pack: one of off, auto or a number of runs per pack in [1, 64], got 0"),
-        ({"pack": "yes"}, "pack: one of off, auto"),
+        ({"pack": 0}, "pack: one of off, auto, on (or yes / no / true / false) or a number of runs per "
+                      "pack in [1, 64], got 0"),
+        ({"pack": "sometimes"}, "pack: one of off, auto, on"),
         ({"pack": 2, "pack_memory_gb": 0}, "pack_memory_gb: a positive number of GiB"),
         ({"models": ["L12-D768"], "training": {"batch_size": 512}, "pack": 4, "pack_memory_gb": 2},
          "pack: a pack of 4 L12-D768 run(s) (maze size 3, batch 512) needs about"),
@@ -53,3 +54,24 @@ def test_bad_pack_settings_fail_at_validation(change, words):
     with pytest.raises(SpecError, match="problem") as err:
         packs.check_memory(parse_sweep({**BASE, **change}, "grid.yaml"))
     assert words in str(err.value) and "grid.yaml" in str(err.value)
+
+
+SPELLINGS = [(False, "off"), (True, "on"), ("yes", "on"), ("no", "off"), ("off", "off"), ("on", "on"),
+             ("auto", "auto"), (4, 4)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("given", "read"), SPELLINGS)
+def test_pack_reads_yaml_booleans_and_yes_no_as_meant(given, read):
+    assert parse_sweep({**BASE, "pack": given}).pack == read
+
+
+def test_pack_auto_never_packs_on_cpu_and_packs_on_gpus():
+    """``auto`` is never slower than runs one by one: on CPU (packs measured 0.47-0.53x) one run per
+    process; on GPUs (launch-bound) packed as ``on`` packs; validate says which."""
+    cells = parse_sweep(BASE).cells
+    assert packs.plan_packs(cells, "auto", None, gpus=0.0) == [(c,) for c in cells]
+    assert packs.plan_packs(cells, "auto", None, gpus=1.0) == packs.plan_packs(cells, "on", None, gpus=1.0)
+    assert [len(p) for p in packs.plan_packs(cells, "on", None, gpus=0.0)] == [4, 4]
+    lines = packs.describe(packs.plan_packs(cells, "auto"), None, "auto", 0.0)
+    assert "one run per process on CPU" in lines[0]
+    assert packs.memory_problems(cells, "auto", budget=1, gpus=0.0) == []  # nothing packed, nothing to fit
