@@ -266,7 +266,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     t = sweep.tune
     print(f"tune {sweep.name}: {len(groups)} group(s) ({t.per}) x {t.samples} samples, objective held-out "
           f"{t.metric} ({t.mode}) -> sweep {sweep.name}{tuning.SUFFIX} in {stores.root}")  # fmt: skip
-    trials = tuning.run_tune(sweep, stores, args.address, verbose=args.verbose)
+    try:
+        trials = tuning.run_tune(sweep, stores, args.address, verbose=args.verbose)
+    except KeyboardInterrupt:
+        from search_scaling.sweep.tune_stop import interrupted_words
+
+        print(f"\n{interrupted_words(stores, sweep.name)}", file=sys.stderr)
+        return 130
     summary = tuning.summarise(sweep, stores, trials)
     meta = json.loads(tuning.meta_path(stores, sweep.name).read_text())
     out = args.out or report_dir(stores.root, sweep.name + tuning.SUFFIX)
