@@ -531,19 +531,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or report_dir(store, args.sweep)
     if args.sweep.endswith("-tune"):
         return _tuning_report(store, args.sweep, Path(out), args)
+    warning = _unfinished_warning(store, args.sweep)
+    if warning:  # before the seconds the report takes, and again under its findings
+        print(warning, file=sys.stderr, flush=True)
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
     print("\n".join(f"- {line}" for line in fits["findings"]))
     print(log_report(_report_mirror(store, args), args.sweep, out))
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
+
+
+def _unfinished_warning(store: str, sweep: str) -> str | None:
+    from search_scaling.store import ParquetStore, Stores
+    from search_scaling.store.export import ledger_if_any, unfinished_warning
+
+    try:
+        ledger = ledger_if_any(Stores.resolve(store, mlflow=False, create=False))
+    except ValueError:  # a remote store without a ledger URL: the runs table is all there is
+        ledger = None
+    return unfinished_warning(ParquetStore(store), sweep, ledger)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Copy one sweep's runs and curves into a compact store that `report --store` rebuilds from."""
     from search_scaling.store import Stores
-    from search_scaling.store.export import export_sweep
+    from search_scaling.store.export import export_sweep, ledger_if_any
 
-    done = export_sweep(Stores.locate(args.store, create=False), args.sweep, args.out)
+    stores = Stores.resolve(args.store, mlflow=False, create=False)
+    done = export_sweep(stores.root, args.sweep, args.out, ledger_if_any(stores), args.allow_unfinished)
+    if done["unfinished"]:
+        print(f"warning: {len(done['unfinished'])} unfinished cell(s) exported as they stand "
+              "(--allow-unfinished)", file=sys.stderr)  # fmt: skip
     print(f"exported {done['runs']} runs, {done['curve_rows']:,} curve rows ({done['bytes'] / 1e6:.2f} MB) "
           f"to {done['out']}")  # fmt: skip
     return 0

@@ -240,6 +240,8 @@ def _stores_and_views(sub) -> None:
     p.add_argument("sweep", help="sweep name (the spec's name:)")
     p.add_argument("--out", required=True,
                    help="the new store's folder (or URI); `report --store OUT` reads it")  # fmt: skip
+    p.add_argument("--allow-unfinished", action="store_true",
+                   help="export cells still running or pending as they stand (else refused)")  # fmt: skip
     add_store_args(p, "export")
     p = _add(sub, "mlflow-sync", "backfill MLflow from the Parquet store")
     p.add_argument("--sweep", help="only this sweep (default: every sweep in the store)")

@@ -179,11 +179,15 @@ class Ledger:
             rows = conn.execute(select(runs.c.run_hash, runs.c.error).where(failed))
             return {h: e or "(no error recorded)" for h, e in rows.all()}
 
+    def sweep_statuses(self, sweep_id: str) -> dict[str, str]:
+        """{run hash: status} of the runs registered under ``sweep_id``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs.c.run_hash, runs.c.status).where(runs.c.sweep_id == sweep_id))
+            return dict(rows.all())
+
     def sweep_counts(self, sweep_id: str) -> Counter:
         """How many runs registered under ``sweep_id`` are in each status."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(runs.c.status).where(runs.c.sweep_id == sweep_id))
-            return Counter(status for (status,) in rows.all())
+        return Counter(self.sweep_statuses(sweep_id).values())
 
     def counts(self, run_hashes: list[str]) -> Counter:
         found = self.statuses(run_hashes)
