@@ -169,6 +169,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from search_scaling.training.weights import kept_bytes
 
     sweep = load_sweep(args.spec, store_lookup(lambda: _stores(args, create=False)))
+    _sources_kept(sweep, args)
     total, kept, planned = 0.0, 0, []
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
           f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'kept':>9s} {'lr':>9s}")  # fmt: skip
@@ -208,6 +209,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sources_kept(sweep, args: argparse.Namespace) -> None:
+    """A transfer from a finished source that kept no weights at its step: refused (when there is a store)."""
+    from search_scaling.sweep.preflight import check_sources_kept
+
+    if not any(cell.init_from for cell in sweep.cells):
+        return
+    try:
+        stores = _stores(args, create=False)
+    except ValueError:  # no store yet: nothing is finished
+        return
+    check_sources_kept(sweep, stores)
+
+
 def _stop_line(stop: dict) -> str:
     """A cell's stop rules as `validate` shows them: ``target exact >= 0.99; plateau loss ...``."""
     from search_scaling.training.stop import higher_is_better
@@ -244,7 +258,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     stores = _stores(args)
     print(f"reading {args.spec} ...", flush=True)  # the spec's cells import torch: seconds, said at once
     sweep = load_sweep(args.spec, store_lookup(stores))  # init_from may name another sweep's cells
+    _preflight(sweep, stores, args.retrain)
     return run_session(sweep, stores, args.address, report=not args.no_report, n_boot=args.bootstrap)
+
+
+def _preflight(sweep, stores, retrain: list[str]) -> None:
+    """Before Ray starts: reset the --retrain cells, then refuse transfers whose source kept no weights."""
+    from search_scaling.sweep import preflight
+
+    for line in preflight.retrain(sweep, stores, retrain):
+        print(line, flush=True)
+    preflight.check_sources_kept(sweep, stores)
 
 
 def _check_count(flag: str, value: int) -> int:
@@ -348,9 +372,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"corrupt curve part {path}: {error}", file=sys.stderr)
     if corrupt:
         print(f"{len(corrupt)} curve part(s) do not read back: those runs' curves are incomplete. Delete "
-              "the part(s) named above so that readers (report, pandas) skip their steps; a rerun does "
-              "not retrain a run the ledger has as finished, so to restore those steps retrain the "
-              "run(s) into a fresh store", file=sys.stderr)  # fmt: skip
+              "the part(s) named above so that readers (report, pandas) skip their steps; to restore those "
+              "steps retrain the run(s) in place: search-scaling sweep SPEC --retrain HASH (a plain "
+              "rerun reuses finished runs)", file=sys.stderr)  # fmt: skip
     return 1 if corrupt else 0
 
 
@@ -361,20 +385,9 @@ def _ledger_missing(stores) -> bool:
 
 def _corrupt_parts(parquet, sweep: str) -> list[tuple[str, str]]:
     """(path, error) of every curve part of ``sweep`` that does not read back in full."""
-    import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
+    from search_scaling.store.repair import corrupt_parts
 
-    selector = pafs.FileSelector(f"{parquet.root}/curves/sweep_id={sweep}", recursive=True,
-                                 allow_not_found=True)  # fmt: skip
-    bad = []
-    for info in parquet.fs.get_file_info(selector):
-        if info.type != pafs.FileType.File or not info.base_name.startswith("part-"):
-            continue
-        try:
-            pq.read_table(info.path, filesystem=parquet.fs)
-        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-            bad.append((info.path, str(err).splitlines()[0]))
-    return bad
+    return [(path, error) for _, path, error in corrupt_parts(parquet, sweep)]
 
 
 def _table(args: argparse.Namespace):

@@ -162,6 +162,9 @@ def _sweeps(sub) -> None:
     p.add_argument("--address", help=address)
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--bootstrap", type=int, default=200, metavar="N", help="the report's bootstrap resamples")
+    p.add_argument("--retrain", action="append", default=[], metavar="HASH",
+                   help="train this finished cell again in place (its outputs are removed first; every "
+                   "other cell is kept); repeatable")  # fmt: skip
     add_store_args(p, "sweep")
     p = _add(sub, "tune", "search the spec's tune: space on Ray Tune; writes <spec>.tuned.yaml")
     p.add_argument("spec", type=Path, help="sweep spec with a tune: section")

@@ -146,6 +146,17 @@ class Ledger:
             stmt = update(runs).where(held).values(status=status, error=error, updated_at=_now())
             return conn.execute(stmt).rowcount == 1
 
+    def reset(self, run_hash: str) -> bool:
+        """Return a cell that no worker holds to ``pending`` (its outputs were removed: it is to be
+        trained again from scratch). True if the ledger had the cell."""
+        with self.engine.begin() as conn:
+            stmt = (
+                update(runs)
+                .where((runs.c.run_hash == run_hash) & (runs.c.status != "running"))
+                .values(status="pending", owner=None, heartbeat_at=None, error=None, updated_at=_now())
+            )
+            return conn.execute(stmt).rowcount == 1
+
     def _lost(self, run_hash: str, attempt: int) -> str:
         row = self.get(run_hash) or {}
         return (f"run {run_hash}: attempt {attempt} no longer holds the cell (ledger: status "
