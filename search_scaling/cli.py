@@ -628,14 +628,17 @@ def _report_mirror(store: str, args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from search_scaling.sweep.ray_exit import shutdown_ray
+
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        rc = COMMANDS[args.command](args)
     except ValueError as err:  # user-caused errors: one clear line, no traceback, no password
         from search_scaling.store.locations import redact
 
         print(f"search-scaling {args.command}: error: {redact(str(err))}", file=sys.stderr)
-        return 2
+        rc = 2
+    return shutdown_ray(rc)  # here, not in Ray's atexit hook, where Ctrl-C printed a traceback
 
 
 COMMANDS = {"maze": cmd_maze, "train": cmd_train, "validate": cmd_validate, "sweep": cmd_sweep,
