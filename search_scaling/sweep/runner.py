@@ -173,6 +173,7 @@ def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: l
               state: SweepState, show) -> None:  # fmt: skip
     """Keep ``max_concurrent`` tasks in flight until every queued unit (a pack of cells, or one
     cell) has an outcome."""
+    told: set[str] = set()  # cells whose wait for a stale claim was already said
     while queue or running:
         while queue and len(running) < sweep.max_concurrent:
             # a transfer waits for its source
@@ -189,11 +190,29 @@ def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: l
             done = _outcomes(ray, ref, unit)
             busy = tuple(spec for spec, outcome in zip(unit, done) if outcome.status == "busy")
             if busy:  # held by a worker of an earlier driver: wait until stale
+                state.notes += [_waiting_line(stores, s) for s in busy if s.run_hash not in told]
+                told.update(s.run_hash for s in busy)
+                show()  # said before the wait, which may last up to STALE_AFTER_S
                 time.sleep(BUSY_RETRY_S)
                 queue.append(busy)
             state.add_outcomes([outcome for outcome in done if outcome.status != "busy"])
         state.running = sum(len(unit) for unit in running.values())
         show()
+
+
+def _waiting_line(stores: Stores, spec) -> str:
+    """Why a cell is not running yet: another driver's worker holds it (alive, or dead and not yet
+    stale)."""
+    import datetime as dt
+
+    row = stores.ledger.get(spec.run_hash) or {}
+    beat = row.get("heartbeat_at")
+    if beat is not None and beat.tzinfo is None:
+        beat = beat.replace(tzinfo=dt.timezone.utc)  # SQLite keeps UTC without its zone
+    age = f"{(dt.datetime.now(dt.timezone.utc) - beat).total_seconds():.0f}s ago" if beat else "never"
+    return (f"waiting for {spec.label} ({spec.run_hash}): held by {row.get('owner')!r}, last heartbeat "
+            f"{age}; it is taken over once that heartbeat is {STALE_AFTER_S:.0f}s old (its worker died), "
+            "or reused if it finishes")  # fmt: skip
 
 
 def _submit(task, sweep: SweepSpec, stores: Stores, driver: str, unit: tuple):
@@ -234,4 +253,6 @@ def _outcomes(ray, ref, unit: tuple) -> list[CellOutcome]:
         got = ray.get(ref)
         return got if isinstance(got, list) else [got]
     except Exception as err:  # noqa: BLE001 -- retries exhausted: the ledger already says failed
-        return [CellOutcome(spec.run_hash, "failed", {"error": str(err)[:200]}, 0.0) for spec in unit]
+        from search_scaling.sweep.ray_errors import plain_error
+
+        return [CellOutcome(spec.run_hash, "failed", {"error": plain_error(err)}, 0.0) for spec in unit]

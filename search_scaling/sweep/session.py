@@ -35,7 +35,8 @@ def run_session(sweep, stores, address: str | None = None, report: bool = True, 
         print(f"\ninterrupted: cells in flight released (ledger: failed, 'interrupted'); "
               f"{_counts_words(counts)}; the same command resumes", file=sys.stderr)  # fmt: skip
         return 130
-    console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
+    runs = stores.parquet.runs(sweep=sweep.name)
+    console.print(summary_table(runs[runs["run_hash"].isin(sweep.run_hashes)]))  # this spec's cells only
     console.print(summary_words(state), markup=False, highlight=False)
     failed = print_failures(stores, sweep.run_hashes)
     corrupt = _corrupt_finished(stores, sweep)
