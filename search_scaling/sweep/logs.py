@@ -48,3 +48,26 @@ def stderr_to(path: Path):
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
             sys.stderr = saved
+
+
+def ray_messages_to_stderr() -> bool:
+    """Send the messages Ray's driver prints about the cluster (``(raylet) A worker died or was
+    killed ...``, ``Task run_pack failed ... will be retried``) to stderr, which is the sweep's log
+    file while it runs, instead of stdout, where they broke into the display (with colour codes).
+    Ray prints them from a thread through ``ray._private.worker.print_worker_logs`` with stdout as
+    the sink; that private function is wrapped here (once per process). False where this Ray has
+    no such function (they then go to stdout, as before)."""
+    try:
+        from ray._private import worker
+    except ImportError:
+        return False
+    original = getattr(worker, "print_worker_logs", None)
+    if original is None or getattr(original, "to_stderr", False):
+        return original is not None
+
+    def to_stderr(data, print_file, ignore_prefix: bool = False):
+        original(data, sys.stderr, ignore_prefix)  # sys.stderr as it is when the message comes
+
+    to_stderr.to_stderr = True
+    worker.print_worker_logs = to_stderr
+    return True

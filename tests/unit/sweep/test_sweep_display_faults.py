@@ -94,3 +94,19 @@ def test_the_cells_table_shows_whole_parameters_options_and_only_the_specs_runs(
     table = out.getvalue().split("cells", 1)[1]
     assert "wilson" not in table and table.count(" done ") == 2  # the old run is not this spec's
     assert json.loads(runs["spec_json"].iloc[0])["sweep"] == "pk"
+
+
+def test_rays_messages_about_a_killed_worker_go_to_stderr_not_into_the_display(capsys):
+    from ray._private import worker
+
+    from search_scaling.sweep.logs import ray_messages_to_stderr
+
+    assert ray_messages_to_stderr() and ray_messages_to_stderr()  # wrapped once, however often asked
+    message = {
+        "lines": ["A worker died or was killed while executing a task"],
+        "pid": "raylet",
+        "is_err": False,
+    }
+    worker.print_to_stdstream(message, ignore_prefix=False)  # how Ray's error thread prints it
+    out, err = capsys.readouterr()
+    assert "A worker died" in err and out == ""
