@@ -145,9 +145,9 @@ def _run(sweep: SweepSpec, stores: Stores, address: str | None, todo: list, stat
         show("starting Ray" if address in (None, "local") else f"connecting to Ray at {address}")
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
-        from search_scaling.sweep.logs import ray_messages_to_stderr
+        from search_scaling.sweep.logs import ray_messages_to_log
 
-        ray_messages_to_stderr()  # a killed worker's messages go to the log, not into the display
+        ray_messages_to_log()  # a killed worker's messages go to the log, not into the display
         cpus = ray.cluster_resources().get("CPU", 0)
         note(f"Ray: {ray.get_runtime_context().gcs_address} ({cpus:g} CPUs)")
     check_resources(sweep)  # an impossible request: one error now, not a wait forever at start-up
