@@ -162,6 +162,7 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a sweep spec and print its cells: run hash, sizes, parameters, budget, FLOPs."""
     from search_scaling.models import param_counts
+    from search_scaling.sweep import preflight
     from search_scaling.sweep.short_budgets import short_budget_warnings
     from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
@@ -169,7 +170,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from search_scaling.training.weights import kept_bytes
 
     sweep = load_sweep(args.spec, store_lookup(lambda: _stores(args, create=False)))
-    _sources_kept(sweep, args)
+    preflight.check_sources_kept(sweep, lambda: _stores(args, create=False))  # a finished source's weights
     total, kept, planned = 0.0, 0, []
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "
           f"{'steps':>7s} {'tokens':>13s} {'FLOPs':>9s} {'kept':>9s} {'lr':>9s}")  # fmt: skip
@@ -209,19 +210,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sources_kept(sweep, args: argparse.Namespace) -> None:
-    """A transfer from a finished source that kept no weights at its step: refused (when there is a store)."""
-    from search_scaling.sweep.preflight import check_sources_kept
-
-    if not any(cell.init_from for cell in sweep.cells):
-        return
-    try:
-        stores = _stores(args, create=False)
-    except ValueError:  # no store yet: nothing is finished
-        return
-    check_sources_kept(sweep, stores)
-
-
 def _stop_line(stop: dict) -> str:
     """A cell's stop rules as `validate` shows them: ``target exact >= 0.99; plateau loss ...``."""
     from search_scaling.training.stop import higher_is_better
@@ -250,6 +238,7 @@ def _megabytes(n: int) -> str:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume, or grow) a sweep: only cells the ledger does not have as finished run; then
     the report, unless --no-report."""
+    from search_scaling.sweep import preflight
     from search_scaling.sweep.session import run_session
     from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
@@ -258,17 +247,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     stores = _stores(args)
     print(f"reading {args.spec} ...", flush=True)  # the spec's cells import torch: seconds, said at once
     sweep = load_sweep(args.spec, store_lookup(stores))  # init_from may name another sweep's cells
-    _preflight(sweep, stores, args.retrain)
+    preflight.before_sweep(sweep, stores, args.retrain)  # --retrain, a source's weights: before Ray
     return run_session(sweep, stores, args.address, report=not args.no_report, n_boot=args.bootstrap)
-
-
-def _preflight(sweep, stores, retrain: list[str]) -> None:
-    """Before Ray starts: reset the --retrain cells, then refuse transfers whose source kept no weights."""
-    from search_scaling.sweep import preflight
-
-    for line in preflight.retrain(sweep, stores, retrain):
-        print(line, flush=True)
-    preflight.check_sources_kept(sweep, stores)
 
 
 def _check_count(flag: str, value: int) -> int:
@@ -544,7 +524,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or report_dir(store, args.sweep)
     if args.sweep.endswith("-tune"):
         return _tuning_report(store, args.sweep, Path(out), args)
-    warning = _unfinished_warning(store, args.sweep)
+    from search_scaling.store.export import report_warning
+
+    warning = report_warning(store, args.sweep)
     if warning:  # before the seconds the report takes, and again under its findings
         print(warning, file=sys.stderr, flush=True)
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
@@ -554,17 +536,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
     return 0
-
-
-def _unfinished_warning(store: str, sweep: str) -> str | None:
-    from search_scaling.store import ParquetStore, Stores
-    from search_scaling.store.export import ledger_if_any, unfinished_warning
-
-    try:
-        ledger = ledger_if_any(Stores.resolve(store, mlflow=False, create=False))
-    except ValueError:  # a remote store without a ledger URL: the runs table is all there is
-        ledger = None
-    return unfinished_warning(ParquetStore(store), sweep, ledger)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

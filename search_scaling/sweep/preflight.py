@@ -15,10 +15,27 @@ import contextlib
 from search_scaling.store.repair import corrupt_parts, reset_run
 
 
+def before_sweep(sweep, stores, retrain_cells: list[str]) -> None:
+    """What `sweep` does before Ray starts: reset the --retrain cells (said, one line each), then
+    refuse transfers whose finished source kept no weights at the step they need."""
+    for line in retrain(sweep, stores, retrain_cells):
+        print(line, flush=True)
+    check_sources_kept(sweep, stores)
+
+
 def check_sources_kept(sweep, stores) -> None:
-    """ValueError naming every finished transfer source that lacks the weights a dependant needs."""
+    """ValueError naming every finished transfer source that lacks the weights a dependant needs.
+    ``stores`` may be a function that makes them (`validate`: only asked with transfers; no store
+    yet means nothing is finished)."""
     from search_scaling.store.weights import find_run, kept_steps
 
+    if not any(cell.init_from for cell in sweep.cells):
+        return
+    if callable(stores):
+        try:
+            stores = stores()
+        except ValueError:  # no store yet
+            return
     problems, seen = [], set()
     for cell in sweep.cells:
         if not cell.init_from or (cell.init_from["run"], cell.init_from["step"]) in seen:
