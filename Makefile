@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -e ".[dev]" -c constraints.txt
 	touch $(STAMP)
 
+# The commands in the README are written `search-scaling ...`: say how a new shell finds them.
 demo: $(STAMP)
-	$(VENV)/bin/search-scaling demo
+	$(VENV)/bin/search-scaling demo; status=$$?; \
+	echo "search-scaling is installed in $(VENV): run 'source $(VENV)/bin/activate' in a new shell" \
+	     "(or call $(VENV)/bin/search-scaling) before the README's commands"; exit $$status
 
 # Two workers, one test file each at a time: most of the suite waits on processes starting (Ray,
 # MLflow, PostgreSQL), not on the CPU, so two files at once take about half the time on 2 cores.

@@ -104,13 +104,17 @@ def _alt_mu_and_jacobian(theta, logp, x):
 
 
 def _nll_and_grad(theta, logp, x, k, n, null: bool):
-    """Binomial NLL and its gradient; ``null``: theta = (log a,) and no excess."""
-    full = np.concatenate([theta, [-50.0, 0.0, 0.0]]) if null else theta
-    mu, jac = _alt_mu_and_jacobian(full, logp, x)
+    """Binomial NLL and its gradient; ``null``: theta = (log a,) and no excess (mu = P^a, d mu /
+    d log a = mu a log P: half the fits are the null's, so it skips the alternative's Jacobian)."""
+    if null:
+        a = np.exp(theta[0])
+        mu = np.exp(a * logp)
+        jac = (mu * a * logp)[:, None]
+    else:
+        mu, jac = _alt_mu_and_jacobian(theta, logp, x)
     mu = np.clip(mu, 1e-9, 1 - 1e-9)
     dmu = -(k / mu - (n - k) / (1 - mu))
-    grad = dmu @ jac
-    return _binomial_nll(mu, k, n), grad[:1] if null else grad
+    return _binomial_nll(mu, k, n), dmu @ jac
 
 
 def _minimize(fun, starts, keep: int = 4):

@@ -1,101 +1,112 @@
 """The phase boundary of search: how many parameters (or how much compute) does a problem of size n
 need, and how does that grow with n?
 
-Per problem size, final exact accuracy against log10 of the scale variable s (non-embedding
-parameters N, or training FLOPs C), seeds as replicates, is fitted by binomial likelihood with
+Per problem size, the crossing s*_q of final exact accuracy through q = 50% and 90% against log10 of
+the scale variable s (non-embedding parameters N, or training FLOPs C), with no shape assumed: the
+isotonic (monotone) fit of exact accuracy over every run (`analysis.crossing`), read off where it
+reaches q by linear interpolation in log10 s between the two model sizes that bracket it.
 
-    exact = sigmoid((log10 s - m) / w),    log10 s*_q = m + w logit(q)
+A logistic in ln N put N*_50 16-26% high with intervals that missed the truth when the curve was not a
+logistic (issue 30). Between two model sizes the data say only that the curve crosses somewhere in
+the bracket, so the interval is the bracket's, widened by sampling: the 2.5th percentile of its lower
+end and the 97.5th of its upper end over resamples that redraw each model size's runs (seeds). It
+carries the misfit of any shape (interpolation error) as well as the noise; the bootstrap spread of
+the interpolated crossing alone is ``sampling_ci``. A crossing outside the grid's range is reported
+as a bound (``< min`` / ``> max``), never as an extrapolated number.
 
-so s*_50 = 10^m and s*_90 = 10^(m + w ln 9). A crossing outside the grid's range is reported as a
-bound (``< min`` / ``> max``), never as an extrapolated number. Then s*_50 against problem size n,
-over the sizes whose crossing lies inside the grid, by `analysis.fit.select` (power law s* = A
-n^gamma against the saturating law, AICc), with gamma's interval from a nested bootstrap: each
-resample redraws the runs of every size, refits every crossing, then the law.
+Then s*_50 against problem size n, over the sizes whose crossing lies inside the grid, by
+`analysis.fit.select` (power law s* = A n^gamma against the saturating law, AICc), with gamma's
+interval from a nested bootstrap: each resample redraws the runs of every size and draws each
+crossing uniformly in log10 s within that resample's bracket (the shape between model sizes is
+unknown), then refits the law.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit, logit, xlogy
 
-from analysis.fit import fit_form, one_thread, resamples, select
+from analysis.crossing import brackets, stratified_resamples
+from analysis.fit import fit_form, select
 
 LEVELS = (0.5, 0.9)
+ESTIMATOR = ("isotonic crossing of final exact accuracy in log10 scale (no shape assumed), interval = the "
+             "model sizes that bracket it over resamples of each model size's seeds")  # fmt: skip
 
 
-def _logistic(x, k, n, start=None):
-    """(m, w) of exact = sigmoid((x - m) / w) by binomial likelihood (analytic gradient); None if
-    it fails. ``start``: one (m, w) to start from (bootstrap refits), else a small grid."""
-
-    def nll_and_grad(theta):
-        w = np.exp(theta[1])
-        z = (x - theta[0]) / w
-        p = np.clip(expit(z), 1e-12, 1 - 1e-12)
-        resid = k - n * p
-        value = -float(np.sum(xlogy(k, p) + xlogy(n - k, 1 - p)))
-        return value, np.array([np.sum(resid) / w, np.sum(resid * z)])
-
-    grid = [np.array([m0, np.log(w0)]) for m0 in np.quantile(x, [0.2, 0.5, 0.8]) for w0 in (0.1, 0.5)]
-    starts = [np.array([start[0], np.log(start[1])])] if start else grid
-    best = None
-    with one_thread(), np.errstate(all="ignore"):
-        for theta0 in starts:
-            res = minimize(nll_and_grad, theta0, jac=True, method="L-BFGS-B", bounds=[(None, None), (-7, 3)])
-            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
-                best = res
-    return None if best is None else (float(best.x[0]), float(np.exp(best.x[1])))
+def crossing(scale, exact, groups, strata=None, n_boot: int = 200, seed: int = 0) -> dict:
+    """One problem size: s*_50 and s*_90 (log10 and linear), their 95% intervals, and whether each
+    lies inside the grid. ``scale``: parameters (or FLOPs) per run; ``groups``: one id per run;
+    ``strata``: the model size of each run (what a resample keeps fixed; default: the scale)."""
+    return crossing_with_draws(scale, exact, groups, strata, n_boot, seed)[0]
 
 
-def _crossings(m: float, w: float) -> dict[str, float]:
-    return {f"{int(100 * q)}": m + w * float(logit(q)) for q in LEVELS}
-
-
-def crossing(scale, exact, n_eval, groups, n_boot: int = 200, seed: int = 0) -> dict:
-    """One problem size: s*_50 and s*_90 (log10 and linear), their 95% intervals over runs, and
-    whether each lies inside the grid. ``scale``: parameters (or FLOPs) per run."""
-    return _crossing(scale, exact, n_eval, groups, n_boot, seed)[0]
-
-
-def _crossing(scale, exact, n_eval, groups, n_boot, seed) -> tuple[dict, list[float]]:
-    """(the result of `crossing`, the bootstrap draws of log10 s*_50, NaN where a refit failed)."""
-    x = np.log10(np.asarray(scale, float))
-    exact = np.asarray(exact, float)
-    n = np.broadcast_to(np.asarray(n_eval, float), exact.shape)
-    k, lo, hi = np.round(exact * n), x.min(), x.max()
+def crossing_with_draws(scale, exact, groups, strata, n_boot, seed) -> tuple[dict, np.ndarray]:
+    """(the result of `crossing`, per resample a draw of log10 s*_50 within its bracket, NaN where
+    the resample's crossing lies outside the grid: what a law across sizes is refitted on)."""
+    x, exact = np.log10(np.asarray(scale, float)), np.asarray(exact, float)
+    groups = np.asarray(groups)
+    strata = x if strata is None else np.asarray(strata)
+    lo, hi = x.min(), x.max()
     out = {"n_runs": len(x), "grid": [float(10**lo), float(10**hi)], "runs": list(map(str, groups))}
     if len(np.unique(x)) < 2:
-        return {**out, **_bounds_only(x, exact, "one scale: no sigmoid to fit")}, []
-    if not np.all(np.isfinite(n) & (n > 0)):
-        return {**out, **_bounds_only(x, exact, "eval_examples unknown: no binomial fit")}, []
-    fitted = _logistic(x, k, n)
-    if fitted is None or not np.isfinite(fitted[0]):
-        return {**out, **_bounds_only(x, exact, "the sigmoid fit did not converge")}, []
-    m, w = fitted
-    draws, mids = [], []
-    for rows in resamples(len(x), np.asarray(groups), n_boot, seed):
-        refit = _logistic(x[rows], k[rows], n[rows], (m, w)) if len(np.unique(x[rows])) >= 2 else None
-        mids.append(np.nan if refit is None else refit[0])
-        if refit is not None:
-            draws.append(_crossings(*refit))
-    out |= {"midpoint_log10": m, "width_log10": w, "bootstrap": len(draws)}
-    for level, value in _crossings(m, w).items():
-        ci = np.percentile([d[level] for d in draws], [2.5, 97.5]).tolist() if draws else None
-        out[f"star_{level}"] = _located(value, ci, lo, hi)
-    return out, mids
+        why = "one model size: a crossing needs two to lie between"
+        return {**out, **_bounds_only(x, exact, why)}, np.array([])
+    draws = {q: [] for q in LEVELS}  # per level, the (lower, upper) bracket of every resample
+    crossed = {q: [] for q in LEVELS}  # per level, every resample's interpolated crossing
+    for rows in stratified_resamples(strata, groups, n_boot, seed):
+        for q, (below, reached, value) in zip(LEVELS, brackets(x[rows], exact[rows], LEVELS)):
+            draws[q].append((below, reached))
+            crossed[q].append(value)
+    out["bootstrap"] = n_boot
+    for q, full in zip(LEVELS, brackets(x, exact, LEVELS)):
+        out[f"star_{int(100 * q)}"] = _located(full, draws[q], crossed[q], lo, hi)
+    return out, _uniform_in_brackets(draws[0.5], seed)
 
 
-def _located(log_value: float, ci, lo: float, hi: float) -> dict:
+def _uniform_in_brackets(brackets: list[tuple[float, float]], seed: int) -> np.ndarray:
+    """One draw of log10 s*_50 per resample, uniform within its bracket (NaN if the bracket is open)."""
+    if not brackets:
+        return np.array([])
+    below, reached = np.array(brackets).T
+    with np.errstate(invalid="ignore"):
+        draws = below + np.random.default_rng(seed).random(len(below)) * (reached - below)
+    return np.where(np.isfinite(draws), draws, np.nan)
+
+
+def _grid_value(log_value: float) -> float:
+    """A model size of the grid from its log10: its own value (3000), not 10^log10 (3000.0000000000014);
+    0 and inf for the ends beyond the grid."""
+    return float(f"{10**log_value:.12g}") if np.isfinite(log_value) else float(10**log_value)
+
+
+def _located(full: tuple[float, float, float], brackets, crossed, lo: float, hi: float) -> dict:
     """A crossing as a value with its interval when inside the grid, else as a bound."""
-    top, bottom = float(f"{10**hi:.12g}"), float(f"{10**lo:.12g}")  # the grid's own values, not 10^log10
-    if log_value > hi:
+    below, reached, log_value = full
+    top, bottom = _grid_value(hi), _grid_value(lo)
+    if not np.isfinite(reached):
         return {"status": "above grid", "bound": f"> {top:.4g}", "lower_bound": top}
-    if log_value < lo:
+    if not np.isfinite(below):
         return {"status": "below grid", "bound": f"< {bottom:.4g}", "upper_bound": bottom}
-    out = {"status": "inside", "value": float(10**log_value), "log10": log_value}
-    if ci:
-        out |= {"ci": [float(10 ** ci[0]), float(10 ** ci[1])], "log10_ci": ci}
+    out = {"status": "inside", "value": float(10**log_value), "log10": log_value,
+           "bracket": [_grid_value(below), _grid_value(reached)]}  # fmt: skip
+    ends = np.array(brackets, float).reshape(-1, 2)
+    ci = [below, reached]
+    if len(ends):  # order statistics, not interpolation: an end may be infinite (outside the grid)
+        ci = [min(below, float(np.percentile(ends[:, 0], 2.5, method="lower"))),
+              max(reached, float(np.percentile(ends[:, 1], 97.5, method="higher")))]  # fmt: skip
+    out |= {"ci": [_grid_value(ci[0]), _grid_value(ci[1])], "log10_ci": ci}
+    if len(ends):  # the smallest model size that reaches the level, over resamples
+        reached_ci = [
+            np.percentile(ends[:, 1], 2.5, method="lower"),
+            np.percentile(ends[:, 1], 97.5, method="higher"),
+        ]
+        out["reached_ci"] = [_grid_value(v) if np.isfinite(v) else float(v) for v in reached_ci]
+    finite = np.asarray(crossed, float)
+    finite = finite[np.isfinite(finite)]
+    out["share_inside"] = float(len(finite) / len(crossed)) if len(crossed) else None
+    if len(finite) >= 10:
+        out["sampling_ci"] = (10 ** np.percentile(finite, [2.5, 97.5])).tolist()
     return out
 
 
@@ -104,9 +115,9 @@ def _bounds_only(x, exact, why: str) -> dict:
     out = {"reason": why}
     for level in LEVELS:
         if np.all(exact >= level):
-            where = _located(x.min() - 1, None, x.min(), x.max())
+            where = _located((-np.inf, x.min(), np.nan), [], [], x.min(), x.max())
         elif np.all(exact < level):
-            where = _located(x.max() + 1, None, x.min(), x.max())
+            where = _located((x.max(), np.inf, np.nan), [], [], x.min(), x.max())
         else:
             where = {"status": "undetermined", "reason": why}
         out[f"star_{int(100 * level)}"] = where
@@ -116,14 +127,16 @@ def _bounds_only(x, exact, why: str) -> dict:
 def boundary_law(final: pd.DataFrame, scale: str = "params_nonembed", n_boot: int = 200,
                  seed: int = 0) -> dict:  # fmt: skip
     """Per problem size the crossings of ``scale``, then s*_50 against size. ``final``: one row per
-    run (its final evaluation) with task_size, exact, eval_examples, run_hash and ``scale``."""
+    run (its final evaluation) with task_size, exact, run_hash and ``scale`` (and params_nonembed,
+    the model size that resamples keep fixed, when it is there)."""
     final = final.dropna(subset=["exact", scale])
     final = final[final[scale] > 0]
     sizes, mids = {}, {}
     for i, (size, group) in enumerate(final.groupby("task_size")):
-        sizes[str(size)], mids[size] = _crossing(group[scale], group["exact"], group["eval_examples"],
-                                                 group["run_hash"], n_boot, seed + i)  # fmt: skip
-    return {"scale": scale, "sizes": sizes, "law": _law(sizes, mids)}
+        strata = group.get("params_nonembed")
+        found = crossing_with_draws(group[scale], group["exact"], group["run_hash"], strata, n_boot, seed + i)
+        sizes[str(size)], mids[size] = found
+    return {"scale": scale, "estimator": ESTIMATOR, "sizes": sizes, "law": _law(sizes, mids)}
 
 
 def _law(sizes: dict, mids: dict) -> dict:

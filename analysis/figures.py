@@ -134,10 +134,11 @@ def _draw_sigmoid(ax, group, tr: dict) -> None:
         ax.axvspan(*tr["threshold_ci"], color="crimson", alpha=0.12, lw=0)
 
 
-def phase_diagram(final: pd.DataFrame, crossings: dict, path: Path) -> None:
+def phase_diagram(final: pd.DataFrame, crossings: dict, path: Path, budget: dict | None = None) -> None:
     """Final exact accuracy over (parameters x group): the seed mean as colour, every seed's value
     (in seed order) written in the cell, and each group's fitted N*_50 (with its interval) on top.
-    ``crossings``: group key -> the boundary's star_50 entry."""
+    ``crossings``: group key -> the boundary's star_50 entry; ``budget``: group key -> the model
+    sizes whose cells ended on their step cap (hatched: more training could raise them)."""
     final = final if "group" in final else final.assign(group=final["task_size"].astype(str), family="")
     rows = _sizes(final)
     table = final.pivot_table(index="group", columns="params_nonembed", values="exact", aggfunc="mean").loc[
@@ -159,6 +160,11 @@ def phase_diagram(final: pd.DataFrame, crossings: dict, path: Path) -> None:
             ax.text(
                 p, i, text, ha="center", va="center", fontsize=6.5, color="white" if mean < 0.6 else "black"
             )
+        for p in (budget or {}).get(key, []):
+            j = int(np.argmin(np.abs(params - p)))
+            cell = plt.Rectangle((edges[j], i - 0.5), edges[j + 1] - edges[j], 1, fill=False, hatch="///",
+                                 edgecolor="darkorange", lw=0)  # fmt: skip
+            ax.add_patch(cell)
         _draw_crossing(ax, crossings.get(key, {}), i, edges)
     ax.set(xscale="log", xlabel="non-embedding parameters", ylabel="problem size")
     ax.set_yticks(range(len(rows)), [_title(k).removeprefix("size ") for k in rows])
@@ -181,12 +187,15 @@ def _draw_crossing(ax, star: dict, row: int, edges) -> None:
     if star.get("status") == "inside":
         lo, hi = star.get("ci", [star["value"]] * 2)
         lo, hi = min(max(lo, edges[0]), star["value"]), max(min(hi, edges[-1]), star["value"])
+        hollow = {"mfc": "white"} if star.get("budget_limited") else {}  # could move with more training
         ax.errorbar(star["value"], row, xerr=[[star["value"] - lo], [hi - star["value"]]], fmt="D",
-                    color="crimson", ms=6, capsize=3, label="N*_50")  # fmt: skip
+                    color="crimson", ms=6, capsize=3, label="N*_50", **hollow)  # fmt: skip
     elif star.get("status") in ("above grid", "below grid"):
         above = star["status"] == "above grid"
-        ax.annotate("N*_50 " + star["bound"], xy=(edges[-1] if above else edges[0], row + 0.32), fontsize=7.5,
-                    color="darkred", ha="right" if above else "left", va="center",
+        budget = " (budget-limited)" if star.get("budget_limited") else ""
+        where = (edges[-1] if above else edges[0], row + 0.32)
+        ax.annotate(f"N*_50 {star['bound']}{budget}", xy=where, fontsize=7.5, color="darkred",
+                    ha="right" if above else "left", va="center",
                     bbox={"boxstyle": "round", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
 
 
@@ -218,7 +227,8 @@ def _draw_star(ax, size: int, star: dict, colour: str, grid) -> None:
         lo, hi = (max(lo, grid[0]), min(hi, grid[1])) if grid else (lo, hi)
         lo, hi = min(lo, star["value"]), max(hi, star["value"])  # a percentile interval may miss the estimate
         err = [[star["value"] - lo], [hi - star["value"]]]
-        ax.errorbar(size, star["value"], yerr=err, fmt="o", color=colour, capsize=3)
+        hollow = {"mfc": "white"} if star.get("budget_limited") else {}  # could move with more training
+        ax.errorbar(size, star["value"], yerr=err, fmt="o", color=colour, capsize=3, **hollow)
     elif star.get("status") == "above grid":
         ax.plot(size, star["lower_bound"], marker="^", color=colour, ms=8, mfc="none")
     elif star.get("status") == "below grid":
@@ -289,4 +299,69 @@ def loss_vs_compute(points: pd.DataFrame, frontier: dict, path: Path) -> None:
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("held-out loss (nats per answer token)")
     colours.legend(fig)
+    save(fig, path)
+
+
+def exact_by_stratum(strata: dict, path: Path) -> None:
+    """Final exact accuracy against detour (top) and decision count (bottom), one column per size,
+    one line per model size (seed mean; points: each seed)."""
+    sizes = list(strata)
+    kinds = [k for k in ("detour", "decisions") if any(k in e for e in strata.values())]
+    fig, axes = _panels(len(sizes), len(kinds), sharey=True)
+    params = {float(p) for e in strata.values() for t in e.values() for p in t["models"]}
+    colours = SizeColours(sorted(params))
+    for j, size in enumerate(sizes):
+        for i, kind in enumerate(kinds):
+            ax, table = axes[i, j], strata[size].get(kind)
+            xlabel = "detour (extra steps)" if kind == "detour" else "decisions on the path"
+            ax.set(title=f"{_title(size)}, by {kind}", ylim=(-0.02, 1.02), xlabel=xlabel)
+            if table is None:
+                ax.text(0.5, 0.5, "not logged", ha="center", transform=ax.transAxes)
+                continue
+            for p, model in table["models"].items():
+                ks = [int(k) for k, v in model["mean"].items() if v is not None]
+                colour = colours(float(p))
+                ax.plot(ks, [model["mean"][str(k)] for k in ks], "-", color=colour, lw=1.2)
+                for k in ks:
+                    ax.scatter([k] * len(model["seeds"][str(k)]), model["seeds"][str(k)], color=colour, s=6)
+            ax.set_xticks(table["strata"])
+    for i in range(len(kinds)):
+        axes[i, 0].set_ylabel("final exact accuracy")
+    colours.legend(fig)
+    save(fig, path)
+
+
+def depth_width(final: pd.DataFrame, depth: dict, path: Path) -> None:
+    """Per size, final exact accuracy over depth x width (seed mean as colour, seeds in the cell),
+    hatched where a run ended on its step cap, a red triangle at the smallest depth reaching 50%."""
+    final = final.dropna(subset=["n_layers", "d_model"])
+    sizes = [s for s in _sizes(final) if s in depth["groups"]]
+    fig, axes = _panels(len(sizes), 1, sharey=False)
+    for ax, size in zip(axes[0], sizes):
+        rows = _in(final, size)
+        table = rows.pivot_table(index="n_layers", columns="d_model", values="exact", aggfunc="mean")
+        seeds = rows.sort_values("seed").groupby(["n_layers", "d_model"])["exact"].apply(list)
+        limited = set(map(tuple, rows[rows["stop_reason"].eq("budget")][["n_layers", "d_model"]].to_numpy()))
+        image = ax.pcolormesh(table.to_numpy(), cmap=CMAP, vmin=0, vmax=1)
+        for i, layers in enumerate(table.index):
+            for j, width in enumerate(table.columns):
+                mean = table.loc[layers, width]
+                if np.isfinite(mean):
+                    text = f"{mean:.2f}\n" + "/".join(f"{v:.2f}" for v in seeds.get((layers, width), []))
+                    ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=6,
+                            color="white" if mean < 0.6 else "black")  # fmt: skip
+                if (layers, width) in limited:
+                    ax.add_patch(
+                        plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="darkorange", lw=0)
+                    )
+        for j, width in enumerate(table.columns):
+            smallest = depth["groups"][size].get(str(int(width)), {}).get("smallest_50", {}).get("depth")
+            if smallest in set(table.index.astype(int)):
+                i = list(table.index.astype(int)).index(smallest)
+                ax.plot(j + 0.5, i + 0.15, marker="^", color="crimson", mec="white", ms=7)
+        ax.set_xticks(np.arange(len(table.columns)) + 0.5, [f"{int(w)}" for w in table.columns])
+        ax.set_yticks(np.arange(len(table.index)) + 0.5, [f"{int(d)}" for d in table.index])
+        ax.set(title=_title(size), xlabel="width (d_model)")
+    axes[0, 0].set_ylabel("depth (layers)")
+    fig.colorbar(image, ax=axes[0, -1], label="final exact accuracy (seed mean)")
     save(fig, path)

@@ -7,6 +7,15 @@ import base64
 import html
 from pathlib import Path
 
+from analysis.page_tables import (
+    budget_sentence,
+    compute_rows,
+    compute_sentence,
+    depth_section,
+    depth_sentence,
+    stratum_rows,
+    stratum_sentence,
+)
 from analysis.progress import progress_html
 
 
@@ -23,16 +32,18 @@ def _big(value: float) -> str:
 
 
 def _star(star: dict, grid=None) -> str:
-    """A crossing with its interval; interval ends beyond the grid are shown as bounds."""
+    """A crossing with its interval; interval ends beyond the grid are shown as bounds; "(budget-
+    limited)" where a run that ended on its step cap could move it."""
+    budget = " (budget-limited)" if star.get("budget_limited") else ""
     if star.get("status") != "inside":
-        return star.get("bound") or "undetermined"
+        return (star.get("bound") or "undetermined") + budget
     text = _big(star["value"])
     if "ci" in star:
         lo, hi = star["ci"]
         left = f"< {_big(grid[0])}" if grid and lo < grid[0] else _big(lo)
         right = f"> {_big(grid[1])}" if grid and hi > grid[1] else _big(hi)
         text += f" [{left}, {right}]"
-    return text
+    return text + budget
 
 
 def findings(fits: dict) -> list[str]:
@@ -40,7 +51,9 @@ def findings(fits: dict) -> list[str]:
     if "everything" in fits.get("not_fitted", {}):
         return [f"Nothing could be fitted: {fits['not_fitted']['everything']}."]
     parts = [_sweep_sentence(fits), _threshold_sentence(fits), _artefact_sentence(fits),
-             _constancy_sentence(fits), _boundary_sentence(fits), _progress_sentence(fits)]  # fmt: skip
+             _constancy_sentence(fits), _boundary_sentence(fits), budget_sentence(fits),
+             compute_sentence(fits), depth_sentence(fits), stratum_sentence(fits),
+             _progress_sentence(fits)]  # fmt: skip
     return [p for p in parts if p]
 
 
@@ -112,7 +125,9 @@ def _boundary_sentence(fits: dict) -> str:
             f" {family}" if family else ""
         )
         stars = ", ".join(
-            f"{_star(e.get('star_50', {}), e.get('grid'))} (size {s})" for s, e in result["sizes"].items()
+            f"{_star(e.get('star_50', {}), e.get('grid'))} (size {s}"
+            + (f": {e['reason']})" if e.get("reason") else ")")
+            for s, e in result["sizes"].items()
         )
         law = result["law"]
         text = f"{name}: {stars}"
@@ -126,7 +141,12 @@ def _boundary_sentence(fits: dict) -> str:
             text += f", gamma >= {law['lower_bound_gamma']:.1f} from the sizes beyond the grid"
         out.append(text)
     return ("How many parameters and how much compute does a size need for 50% exact accuracy, and how fast "
-            "does that grow (N* ~ n^gamma)? " + ". ".join(out) + ".")  # fmt: skip
+            "does that grow (N* ~ n^gamma)? " + ". ".join(out) + ". " + BOUNDARY_METHOD)  # fmt: skip
+
+
+BOUNDARY_METHOD = ("N*_50 is read off a monotone fit of final exact accuracy against log parameters (no "
+                   "sigmoid assumed); its interval spans the model sizes either side of the crossing, over "
+                   "resampled seeds, because the data do not say where between them it lies.")  # fmt: skip
 
 
 def _progress_sentence(fits: dict) -> str:
@@ -161,7 +181,9 @@ with 95% intervals over runs; verdicts compare the intervals with the margin.</d
 <dt>L*</dt><dd>the loss at the middle of a sharp jump of exact accuracy (a sigmoid's midpoint), only where a
 jump was found. L_50: the loss where accuracy crosses 50%, from a monotone fit.</dd>
 <dt>N*_50, N*_90, C*_50</dt><dd>non-embedding parameters (or training FLOPs) at which final exact accuracy
-crosses 50% (90%); "&gt; x" / "&lt; x": beyond the grid of models run.</dd>
+crosses 50% (90%), interpolated on a monotone fit in log parameters; its interval runs from the model size
+below the crossing to the one above it (over resampled seeds): no shape between them is assumed;
+"&gt; x" / "&lt; x": beyond the grid of models run.</dd>
 <dt>gamma</dt><dd>the growth exponent of N*_50 ~ n^gamma across problem sizes n (within one task and data
 condition).</dd>
 <dt>log10 lead</dt><dd>log10 of the step at which accuracy reached half its rise over the step at which the
@@ -211,7 +233,11 @@ def _boundary_rows(fits: dict) -> str:
         for size, entry in result["sizes"].items():
             grid = entry.get("grid")
             stars = [_star(entry.get(f"star_{q}", {}), grid) for q in ("50", "90")]
-            cells = [scale, size, *stars, entry.get("reason", "")]
+            note = entry.get("reason", "")
+            if entry.get("budget_limited_models"):
+                models = ", ".join(f"{p:,}" for p in entry["budget_limited_models"])
+                note = (note + "; " if note else "") + f"runs ended on their step cap at {models} parameters"
+            cells = [scale, size, *stars, note]
             rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "".join(rows)
 
@@ -240,6 +266,11 @@ def _fit_rows(fits: dict) -> str:
     return "".join(rows)
 
 
+def _estimator(fits: dict) -> str:
+    names = {r.get("estimator") for r in fits.get("boundary", {}).values() if r.get("estimator")}
+    return "; ".join(sorted(names)) or "none (no boundary fitted)"
+
+
 def _finite(value) -> bool:
     return value is not None and value == value and abs(value) != float("inf")
 
@@ -262,6 +293,24 @@ def render_html(fits: dict, out: Path) -> str:
         per_size_rows=_per_size_rows(fits),
         boundary_rows=_boundary_rows(fits),
         fit_rows=_fit_rows(fits),
+        boundary_estimator=html.escape(_estimator(fits)),
+        compute_rows=compute_rows(fits),
+        stratum_rows=stratum_rows(fits),
+        depth=depth_section(
+            fits,
+            fig(
+                "depth_width.png",
+                "final exact accuracy over depth and width per size: seed mean (colour, first line), seeds "
+                "in seed order (second line); red triangle: the smallest depth reaching 50% at that width; "
+                "hatched: budget-limited",
+            ),
+        ),
+        fig_strata=fig(
+            "exact_by_stratum.png",
+            "final exact accuracy against detour (steps beyond the Manhattan distance) and against the "
+            "number of decisions on the path, one panel per size; colour: model size (legend), line: seed "
+            "mean, points: seeds",
+        ),
         missing=missing or "<li>nothing: every question had enough data</li>",
         fig_accuracy=fig(
             "accuracy_vs_loss.png",
@@ -274,13 +323,15 @@ def render_html(fits: dict, out: Path) -> str:
         fig_phase=fig(
             "phase_diagram.png",
             "final exact accuracy: seed mean (colour, first line), each seed in "
-            "seed order (second line); red diamond: N*_50 with its interval; boxed note: its bound",
+            "seed order (second line); red diamond: N*_50 with its interval (the model sizes either side); "
+            "boxed note: its bound; hatched cells and hollow diamonds: budget-limited (a run ended on its "
+            "step cap)",
         ),  # fmt: skip
         fig_boundary=fig(
             "boundary_law.png",
             "crossings of 50% and 90% exact accuracy against problem size, "
-            "with intervals; open triangles: bounds (beyond the grid); line and band: the power law "
-            "and gamma's interval",
+            "with intervals; open triangles: bounds (beyond the grid); hollow circles: budget-limited "
+            "crossings; line and band: the power law and gamma's interval",
         ),  # fmt: skip
         fig_curves=fig(
             "training_curves.png",
@@ -315,14 +366,25 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:90%}}</style>
 <h2 id="boundary">Phase boundary: how many parameters, how much compute per problem size?</h2>
 {fig_phase}
 {fig_boundary}
+<p>Estimator: {boundary_estimator}.</p>
 <table id="boundary-table"><tr><th>scale</th><th>size</th><th>50% crossing [95%]</th>
 <th>90% crossing [95%]</th><th>note</th></tr>
 {boundary_rows}</table>
+<h3 id="compute-to-target">Compute to target: the least training FLOPs that reach 50% and 90% exact</h3>
+<table id="compute-table"><tr><th>size</th><th>target</th><th>least FLOPs (median over seeds)</th>
+<th>model</th><th>step</th><th>seeds reaching it</th><th>note</th></tr>
+{compute_rows}</table>
+{depth}
 <h2 id="curves">Training curves</h2>
 {fig_curves}
 <h2 id="scaling">Loss against parameters and compute</h2>
 {fig_params}
 {fig_compute}
+<h2 id="strata">Exact accuracy by detour and by decisions</h2>
+{fig_strata}
+<table id="stratum-table"><tr><th>size</th><th>by</th><th>model</th><th>non-embedding parameters</th>
+<th>final exact accuracy per stratum (seed mean)</th></tr>
+{stratum_rows}</table>
 {progress}
 <h2>Fitted parameters (95% bootstrap intervals over runs)</h2>
 <table id="fits"><tr><th>what</th><th>form</th><th>parameter</th><th>value</th><th>interval</th></tr>

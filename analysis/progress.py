@@ -47,9 +47,9 @@ ACCURACY = {"maze": "exact", "maze_target": "reached_nearest", "parity": "final"
             "binary_copy": "final", "polynomial": "final", "d3": "exact", "induction": "token_acc",
             "assoc_recall": "exact", "graph_search": "exact", "path_star": "exact"}  # fmt: skip
 # Every measure the report reads per task (the main one first); mazes: the three the README names.
+MAZE_MEASURES = ("wall_probe_best", "adj_attn_max", "lens_decision_L0", "path_probe_best")
 MEASURES = {**{task: (measure,) for task, measure in MAIN_MEASURE.items()},
-            "maze": ("wall_probe_best", "adj_attn_max", "lens_decision_L0"),
-            "maze_target": ("wall_probe_best", "adj_attn_max", "lens_decision_L0")}  # fmt: skip
+            "maze": MAZE_MEASURES, "maze_target": MAZE_MEASURES}  # fmt: skip
 # What a lead of a measure can and cannot mean, said beside its numbers.
 CAVEATS = {"lens_decision_L0": "in one-layer models layer 0 is the last, where the lens is decision_acc "
            "(teacher-forced accuracy at decisions), which must rise before exact accuracy can: a lead "

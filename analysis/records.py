@@ -42,11 +42,21 @@ def _read(root: str, table: str, sweep: str | None, missing_ok: bool = False) ->
             return pd.DataFrame(columns=["run_hash", "step", "tokens", "flops", "split", "metric", "value"])
         raise ValueError(f"no {table!r} table under store {root!r}")
     filt = ds.field("sweep_id") == sweep if sweep else None
+    partitioning = ds.partitioning(PARTITIONS, flavor="hive")
     try:
-        dataset = ds.dataset(base, filesystem=fs, partitioning=ds.partitioning(PARTITIONS, flavor="hive"))
+        dataset = ds.dataset(base, filesystem=fs, partitioning=partitioning)
+        dataset = ds.dataset(base, filesystem=fs, partitioning=partitioning, schema=_unified(dataset))
         return dataset.to_table(filter=filt).to_pandas()
     except (OSError, pa.ArrowInvalid) as err:  # a corrupt file: name it, no traceback
         raise ValueError(f"store {root!r}: unreadable {table!r} file ({str(err).splitlines()[0]})") from None
+
+
+def _unified(dataset: ds.Dataset) -> pa.Schema:
+    """Every column of every file: pyarrow takes a dataset's schema from the first file it lists, so a
+    store mixing runs files of schema version 2 (no ``stop_reason``) and 3 silently lost the new
+    columns when an old file came first. A file without a column reads it as null."""
+    schemas = [fragment.physical_schema for fragment in dataset.get_fragments()]
+    return pa.unify_schemas([*schemas, PARTITIONS], promote_options="permissive")
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,11 @@ from and the code version that produced them.
 The questions, one section each: per problem size, where does exact accuracy jump against loss
 (L*), and does L* n stay constant as the metric-artefact null predicts? Is the jump beyond what the
 per-token probabilities explain (`analysis.artefact`)? How many parameters and how much compute does
-a size need (N*, C*) and how fast does that grow (gamma, `analysis.boundary`)? How does loss fall
-with parameters and with compute? A sweep too small for a question (one size, one model size, every
+a size need (N*, C*: a monotone fit, no shape assumed) and how fast does that grow (gamma,
+`analysis.boundary`)? Which cells ended on their step cap, and what is the least compute that reaches
+50% and 90% (`analysis.stops`)? How many layers does a size need (`analysis.depth`, when the sweep
+varies depth)? Which paths are solved, by detour and by decisions (`analysis.strata`)? How does loss
+fall with parameters and with compute? A sweep too small for a question (one size, one model size, every
 run failed) gets a report that says what could not be fitted and why.
 """
 
@@ -23,16 +26,27 @@ from analysis import figures
 from analysis.artefact import artefact_by_size
 from analysis.boundary import boundary_law
 from analysis.degenerate import degenerate_fits
+from analysis.depth import depth_needed, varies_depth, with_shape
 from analysis.fit import bootstrap, fit_form
 from analysis.groups import add_groups
 from analysis.page import findings, render_html
 from analysis.per_size import by_group, frontier_by_size, reported, threshold_vs_length, transitions_by_size
 from analysis.progress import progress_section
 from analysis.records import eval_wide, read_store
+from analysis.stops import (
+    compute_to_target,
+    flag_budget_limited,
+    flag_depth_budget,
+    stop_summary,
+    with_stop_reasons,
+)
+from analysis.strata import by_stratum
 from analysis.transitions import fit_transition, plateau_drop
 
 FIGURES = ("training_curves.png", "accuracy_vs_loss.png", "phase_diagram.png", "boundary_law.png",
            "loss_vs_params.png", "loss_vs_compute.png")  # fmt: skip
+# Drawn only when the store has what they show: stratified exact accuracy, several depths.
+OPTIONAL_FIGURES = ("exact_by_stratum.png", "depth_width.png")
 
 
 def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
@@ -55,7 +69,7 @@ def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
     if wide.empty or "exact" not in wide or "loss" not in wide:
         fits["not_fitted"]["everything"] = _why_empty(runs)
     else:
-        _analyse(fits, wide, out, n_boot)
+        _analyse(fits, wide, runs, curves, out, n_boot)
         fits["progress"] = progress_section(curves, out)  # lead times of the progress measures + panel
     fits["findings"] = findings(fits)
     text = json.dumps(_strict(fits), indent=1, default=_json_default, allow_nan=False)
@@ -71,29 +85,44 @@ def _relative(store, out: Path) -> str:
     return os.path.relpath(Path(store).resolve(), out.resolve())
 
 
-def _analyse(fits: dict, wide: pd.DataFrame, out: Path, n_boot: int) -> None:
+def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, out: Path,
+             n_boot: int) -> None:  # fmt: skip
     wide = add_groups(wide)
     final = wide.sort_values("step").groupby("run_hash", as_index=False).last()  # as records.final_eval
+    final = with_stop_reasons(final, runs)
     points = wide[wide["step"] > 0].dropna(subset=["loss", "exact"])
     fits["groups"] = group_names(wide)
     fits["per_size"] = transitions_by_size(points, n_boot)
     fits["threshold_vs_length"] = threshold_vs_length(fits["per_size"])
     fits["artefact"] = artefact_by_size(points, n_boot=n_boot)
+    fits["stops"] = stop_summary(final)
     fits["boundary"] = boundaries(final, n_boot)
+    flag_budget_limited(fits["boundary"], final)
+    fits["compute_to_target"] = compute_to_target(curves, final)
+    final = with_shape(final, runs)
+    if varies_depth(final):  # a sweep over depth: where search capacity lives (issue 29)
+        fits["depth"] = depth_needed(final, n_boot)
+        flag_depth_budget(fits["depth"], final)
     fits["loss_vs_params"] = loss_vs_params(final, n_boot)
     fits["loss_vs_compute"] = frontier_by_size(points)
     fits["accuracy_vs_loss"] = pooled_accuracy_vs_loss(points, n_boot)
     fits["phase_diagram"] = phase_table(final)
+    fits["by_stratum"] = by_stratum(final)
     fits["training_curves"] = plateau_drops(wide)
     fits["degenerate"] = degenerate_fits(fits, final, points)
     _collect_not_fitted(fits)
     figures.training_curves(wide, out / "training_curves.png")
     figures.accuracy_vs_loss(points, fits["per_size"], fits["artefact"], out / "accuracy_vs_loss.png")
-    figures.phase_diagram(final, _params_crossings(fits["boundary"], final), out / "phase_diagram.png")
+    figures.phase_diagram(final, _params_crossings(fits["boundary"], final), out / "phase_diagram.png",
+                          budget=fits["stops"]["budget_limited"])  # fmt: skip
     laws = {_scale_label(k): v for k, v in fits["boundary"].items()}
     figures.boundary_law(laws, out / "boundary_law.png")
     figures.loss_vs_params(final, fits["loss_vs_params"], out / "loss_vs_params.png")
     figures.loss_vs_compute(points, fits["loss_vs_compute"], out / "loss_vs_compute.png")
+    if fits["by_stratum"]:
+        figures.exact_by_stratum(fits["by_stratum"], out / "exact_by_stratum.png")
+    if "depth" in fits:
+        figures.depth_width(final, fits["depth"], out / "depth_width.png")
 
 
 def group_names(wide: pd.DataFrame) -> dict:
@@ -224,6 +253,10 @@ def _collect_not_fitted(fits: dict) -> None:
     for size, fit in fits["loss_vs_params"].items():
         if fit.get("form") is None:
             missing[f"loss vs params (size {size})"] = fit["reason"]
+    for family, laws in fits.get("depth", {}).get("laws", {}).items():
+        for width, law in laws.items():
+            if law.get("form") is None:
+                missing[f"layers-needed law ({family}, width {width})"] = law["reason"]
     if fits["threshold_vs_length"]["verdict"] == "undetermined" and "reason" in fits["threshold_vs_length"]:
         missing["L* n across sizes"] = fits["threshold_vs_length"]["reason"]
 

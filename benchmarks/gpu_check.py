@@ -1,6 +1,7 @@
-"""GPU check for packed training (issue 18): one command, at most ~8 minutes on one GPU, one JSON.
+"""GPU check for compiled steps, packs and CUDA graphs (issues 18, 33): one command, at most ~8
+minutes on one GPU, one JSON.
 
-    python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check.json] [--budget-s 420]
+    python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check.json] [--budget-s 360]
     python benchmarks/gpu_check.py --device cpu --dry-run   # every code path on CPU, tiny, no figures
 
 Measured in bf16 autocast with fp32 weights (Lightning's ``bf16-mixed``, what a sweep uses on GPU):
@@ -9,12 +10,22 @@ Measured in bf16 autocast with fp32 weights (Lightning's ``bf16-mixed``, what a 
   2. training: real (non-padding) tokens/s and MFU for L2-D32, L4-D128 and L6-D256 at pack sizes
      1, 16 and 64, eager and with forward + backward captured in a CUDA graph
      (`torch.cuda.make_graphed_callables`; clipping and the optimiser stay eager);
-  3. sharing: four one-run processes training at once on the GPU (what fractional Ray GPUs give)
+  3. compiled steps: the solo training step of `train_one` (`training.compiled`: forward + masked
+     loss compiled with inductor and CUDA graphs, ``mode="reduce-overhead"``, batches padded to the
+     context; fused AdamW) against the eager step, for L2-D32 and L4-D128: compile seconds (cold
+     cache: a fresh TORCHINDUCTOR_CACHE_DIR), tokens/s, speedup, MFU and the break-even steps, the
+     numbers `compiled.COMPILE_SECONDS` / `SPEEDUP` / `EAGER_FLOPS` ("cuda") should be set from;
+  4. through Lightning: `train_one` of L2-D32 for 60 steps with ``compile: on`` and ``off`` (the
+     training mode recorded, the final held-out losses' difference);
+  5. sharing: four one-run processes training at once on the GPU (what fractional Ray GPUs give)
      against one process training a pack of four, in aggregate tokens/s.
+Packs run attention with the fused kernel, members folded into the batch (`FoldedCausalAttention`);
+``vmap_fallbacks`` counts vmap's "no batching rule" warnings during the check (0 expected).
 A step is the pack's training step (`PackModule`: forward, summed loss, backward, per-member
 clipping, `PackedAdamW`); batches are padded to the context length so that a graph sees fixed
 shapes (eager too, for a like-for-like comparison). A measurement that would overrun the time budget
-is skipped and says so. Without CUDA it refuses to run (``--device cpu`` exercises the code only).
+is skipped and says so. Without CUDA it refuses to run (``--device cpu --dry-run`` exercises every
+code path in about a minute, compiling with the ``eager`` backend: no figures).
 """
 
 from __future__ import annotations
@@ -22,17 +33,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
 
 from search_scaling.models import Transformer
-from search_scaling.training import RunSpec
-from search_scaling.training.module import masked_loss
+from search_scaling.training import RunSpec, compiled
+from search_scaling.training.data import StepBatches
+from search_scaling.training.module import SequenceModel, masked_loss
 from search_scaling.training.pack import PackBatches, PackModule
 from search_scaling.training.run import plan_run
 
@@ -41,6 +56,7 @@ PEAK_BF16 = {"H200": 989e12, "H100 SXM": 989e12, "H100 NVL": 835e12, "H100 PCIe"
              "GH200": 989e12, "B200": 2250e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12,
              "RTX 4090": 165e12}  # fmt: skip
 MODELS, PACKS, SHARED = ("L2-D32", "L4-D128", "L6-D256"), (1, 16, 64), 4
+COMPILED_MODELS = ("L2-D32", "L4-D128")  # a cold compile takes ~1 minute each
 DISTINCT_BATCHES = 8  # generating mazes for 64 members x every step would dominate the check's time
 
 
@@ -172,6 +188,107 @@ def _both_ways(model: str, k: int, args, device, peaks: dict, deadline: float) -
     return rows
 
 
+def compiled_steps(args, device: torch.device, peaks: dict, deadline: float) -> list[dict]:
+    """Eager vs compiled solo training steps, one model at a time (`Solo`)."""
+    rows = []
+    for model in args.compiled_models:
+        if time.perf_counter() > deadline:
+            rows.append({"model": model, "skipped": "time budget spent"})
+            continue
+        try:
+            rows.append({"model": model, **Solo(model, device, args).compare(peaks)})
+        except Exception as err:  # noqa: BLE001 -- recorded, the check goes on
+            rows.append({"model": model, "error": f"{type(err).__name__}: {str(err)[:300]}"})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+class Solo:
+    """One run's training step as `train_one` takes it (forward, loss, backward, clipping, AdamW),
+    eager or compiled, in bf16 autocast on ``device``; its batches made in advance, then cycled."""
+
+    def __init__(self, model: str, device: torch.device, args):
+        self.spec = RunSpec(task="maze", size=args.size, model=model, steps=args.steps, eval_examples=8,
+                            precision="bf16-mixed")  # fmt: skip
+        _, self.total, scale = plan_run(self.spec)
+        self.flops_per_token, self.device, self.backend = scale["flops_per_token"], device, args.backend
+        spec = self.spec
+        data = StepBatches(spec.train_task, spec.size, spec.derived_seed("data", data_only=True),
+                           spec.batch_size, self.total, spec.loss_mask, spec.mask_switch)  # fmt: skip
+        batches = [b for _, b in zip(range(min(self.total, DISTINCT_BATCHES)), data)]
+        self.n_tokens = [int(b.pop("n_tokens")) for b in batches]
+        self.batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
+
+    def compare(self, peaks: dict) -> dict:
+        eager, fast = self.run(False), self.run(True)
+        saved = 1 / eager["tokens_per_s"] - 1 / fast["tokens_per_s"]  # seconds per token
+        tokens_per_step = sum(self.n_tokens) / len(self.n_tokens)
+        out = {"compile_s": fast["first_step_s"], "eager_tokens_per_s": eager["tokens_per_s"],
+               "compiled_tokens_per_s": fast["tokens_per_s"],
+               "speedup": fast["tokens_per_s"] / eager["tokens_per_s"],
+               "eager_step_s": tokens_per_step / eager["tokens_per_s"],
+               "compiled_step_s": tokens_per_step / fast["tokens_per_s"],
+               "break_even_steps": fast["first_step_s"] / (saved * tokens_per_step) if saved > 0
+               else None}  # fmt: skip
+        for name, got in (("eager", eager), ("compiled", fast)):
+            flops = got["tokens_per_s"] * self.flops_per_token
+            out |= {f"mfu_{name}_{k}": flops / peak for k, peak in peaks.items() if peak}
+        return out
+
+    def run(self, compile_step: bool, warmup: int = 3) -> dict:
+        L.seed_everything(0, verbose=False)
+        module = SequenceModel(self.spec, self.total, compile_step).to(self.device)
+        optimizer = module.configure_optimizers()["optimizer"]  # fused AdamW when compiled on a GPU
+        n_ctx = self.spec.model_config.n_ctx
+        loss_fn = compiled.compile_loss(module.step_loss, self.device, self.backend) if compile_step else None
+
+        def step(batch):
+            with autocast(self.device):
+                if loss_fn is None:
+                    loss = module.step_loss(
+                        batch.get("inputs", batch["tokens"]), batch["tokens"], batch["mask"]
+                    )
+                else:
+                    loss = loss_fn(*compiled.prepare(batch, self.device, n_ctx))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), self.spec.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad()
+
+        start = time.perf_counter()
+        step(self.batches[0])
+        sync(self.device)
+        first = time.perf_counter() - start
+        tokens = 0
+        for i in range(self.total):
+            if i == warmup:
+                sync(self.device)
+                start = time.perf_counter()
+            step(self.batches[i % len(self.batches)])
+            tokens += self.n_tokens[i % len(self.batches)] if i >= warmup else 0
+        sync(self.device)
+        return {"first_step_s": first, "tokens_per_s": tokens / (time.perf_counter() - start)}
+
+
+def through_lightning(args, device: torch.device) -> dict:
+    """`train_one` with ``compile: on`` and ``off`` (Lightning's loop, bf16-mixed, CUDA graphs inside
+    `training_step`): that the compiled run trains, its mode, and how far its curve is from eager."""
+    if device.type != "cuda":  # CPU: tests/unit/training/test_compiled_step.py covers it
+        return {"skipped": "a GPU check (CPU: tests/unit/training/test_compiled_step.py)"}
+    from search_scaling.training import train_one
+
+    spec = RunSpec(task="maze", size=args.size, model=args.compiled_models[0], steps=60, eval_points=3,
+                   eval_examples=64, progress="off")  # fmt: skip
+    out, root = {}, Path(tempfile.mkdtemp(prefix="gpu-check-runs-"))
+    for mode in ("on", "off"):
+        start = time.perf_counter()
+        result = train_one(spec.with_(compile=mode), root / mode)
+        out[mode] = {"seconds": time.perf_counter() - start, "training_mode": result.training_mode,
+                     "final_loss": result.final.get("loss")}  # fmt: skip
+    out["loss_difference"] = abs(out["on"]["final_loss"] - out["off"]["final_loss"])
+    return out
+
+
 def sharing(args, device: torch.device) -> dict:
     """``SHARED`` one-run processes at once vs one process with a pack of ``SHARED``: aggregate
     tokens/s over the window from the first start to the last end (processes start together)."""
@@ -212,7 +329,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_check.json"))
     p.add_argument("--device", default="cuda")
     p.add_argument("--dry-run", action="store_true", help="tiny sizes, to exercise the code (no figures)")
-    p.add_argument("--budget-s", type=float, default=420.0, help="stop starting measurements after this")
+    p.add_argument("--budget-s", type=float, default=360.0, help="stop starting measurements after this")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--size", type=int, default=5, help="maze size (sets the context length)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -227,14 +344,28 @@ def main() -> int:
               "(or --device cpu --dry-run to exercise the code).", file=sys.stderr)  # fmt: skip
         return 2
     args.models, args.packs, args.shared = list(MODELS), list(PACKS), SHARED
+    args.compiled_models, args.backend = list(COMPILED_MODELS), "inductor"
     if args.dry_run:
         args.models, args.packs, args.shared, args.steps, args.size = ["L1-D8"], [1, 2], 2, 5, 3
+        args.compiled_models, args.backend = ["L1-D8"], "eager"  # traced, no kernels generated
+    # a cold compile, as a sweep's first cell of a shape pays it (unless the user named a cache)
+    os.environ.setdefault(compiled.INDUCTOR_CACHE_ENV, tempfile.mkdtemp(prefix="gpu-check-inductor-"))
     deadline = time.perf_counter() + args.budget_s
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peaks = {"table": peak_from_table(name), "measured": measured_peak(device, 256 if args.dry_run else 8192)}
     report = {"device": name, "torch": torch.__version__, "peak_bf16_flops": peaks, "dry_run": args.dry_run,
               "steps": args.steps, "maze_size": args.size}  # fmt: skip
-    report["training"] = training(args, device, peaks, deadline)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report["training"] = training(args, device, peaks, deadline)
+    report["vmap_fallbacks"] = sum("batching rule" in str(w.message) for w in caught)
+    report["compiled"] = compiled_steps(args, device, peaks, deadline)
+    try:
+        in_time = time.perf_counter() < deadline
+        report["lightning"] = through_lightning(args, device) if in_time else {"skipped": "budget"}
+    except Exception as err:  # noqa: BLE001 -- recorded, the check goes on
+        report["lightning"] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
+    print(json.dumps({"lightning": report["lightning"]}), flush=True)
     report["sharing"] = sharing(args, device) if time.perf_counter() < deadline else {"skipped": "budget"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))

@@ -39,6 +39,27 @@ def steps_for(spec: RunSpec, minutes: float, eval_share: float) -> int:
     return int(minutes * 60 * (1 - eval_share) / per_step)
 
 
+def failure_anatomy(spec: RunSpec, checkpoint) -> dict:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from maze_failures import anatomy
+
+    return anatomy(spec, checkpoint)
+
+
+def stop_rule(target: str | None, plateau: str | None) -> dict:
+    """The RunSpec ``stop`` field from the two command-line forms."""
+    rule = {}
+    if target:
+        metric, value = target.split("=")
+        rule["target"] = {"metric": metric, "value": float(value)}
+    if plateau:
+        metric, *rest = plateau.split(":")
+        rule["plateau"] = {"metric": metric, **dict(zip(("patience", "min_delta"), map(float, rest)))}
+    return rule
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--label", required=True)
@@ -63,6 +84,22 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--steps", type=int, default=None, help="the step budget (default: fitted to --minutes)")
+    p.add_argument("--tokenization", default=None, help="maze tokenization: aotp, aotp_ctt or grid")
+    p.add_argument(
+        "--stop-target",
+        default=None,
+        metavar="METRIC=VALUE",
+        help="end the run when the held-out METRIC reaches VALUE (a stop rule), e.g. exact=0.99",
+    )
+    p.add_argument(
+        "--stop-plateau",
+        default=None,
+        metavar="METRIC[:PATIENCE[:MIN_DELTA]]",
+        help="end the run when METRIC stops improving (the stop rule's plateau, in log-step)",
+    )
+    p.add_argument("--eval-points", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--anatomy", action="store_true", help="sort the final model's failures (maze_failures)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()
     import yaml
@@ -74,15 +111,22 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    task_options = options(args.task_option)
+    if args.tokenization:
+        task_options["tokenization"] = args.tokenization
     spec = RunSpec(task="maze", size=args.size, model=args.model, lr=args.lr, batch_size=args.batch_size,
                    warmup=args.warmup, train_sampling=args.train_sampling, loss_mask=args.loss_mask,
-                   weight_decay=args.weight_decay, steps=1, eval_points=16, eval_examples=512,
-                   model_options=options(args.model_option), task_options=options(args.task_option),
+                   weight_decay=args.weight_decay, steps=1, eval_points=args.eval_points, eval_examples=512,
+                   seed=args.seed, stop=stop_rule(args.stop_target, args.stop_plateau),
+                   model_options=options(args.model_option), task_options=task_options,
                    train_options=options(args.train_option))  # fmt: skip
     spec = spec.with_(steps=args.steps or steps_for(spec, args.minutes, args.eval_share))
     print(f"{args.label}: {spec.steps} steps fit in {args.minutes} min")
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = train_one(spec, tmp, verbose=True)
+        wall = time.perf_counter() - started
+        found = failure_anatomy(spec, result.checkpoint) if args.anatomy else None
     curve = {}
     for r in (r for r in result.rows if r["split"] == "eval"):
         point = curve.setdefault(
@@ -93,15 +137,18 @@ def main() -> None:
     out = args.out / f"learning_{args.label}_{args.size}x{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = {"label": args.label, "spec": json.loads(spec.to_json()), "scale": result.scale,
-               "final": result.final, "train_seconds": result.train_seconds,
+               "final": result.final, "train_seconds": result.train_seconds, "wall_seconds": wall,
+               "stop_reason": result.stop_reason, "stopped_step": result.steps, "anatomy": found,
                "tokens_per_s": result.tokens / result.train_seconds, "curve": curve}  # fmt: skip
     out.write_text(json.dumps(summary, indent=1))
     minutes, rate = result.train_seconds / 60, summary["tokens_per_s"]
     final = result.final
     strata = " ".join(f"{k[6:]}={v:.2f}" for k, v in sorted(final.items()) if k.startswith("exact_dec_"))
     print(f"{args.label} {args.size}x{args.size}: exact {final['exact']:.3f} after {minutes:.1f} min "
+          f"(wall {wall / 60:.1f} min, stopped at step {result.steps}: {result.stop_reason}) "
           f"({rate:,.0f} tokens/s); decision_acc {final['decision_acc']:.3f} corridor_acc "
           f"{final['corridor_acc']:.3f} first_step {final['first_step']:.3f}; exact by decisions {strata} "
+          f"{'' if found is None else found} "
           f"-> {out}")  # fmt: skip
 
 

@@ -20,6 +20,7 @@ STORE_FLAGS = {
     "demo": ("store", "ledger", "tracking", "no_mlflow"),
     "validate": ("store",),  # read only where an init_from selector names another sweep's cells
     "status": ("store", "ledger"),
+    "sweeps": ("store", "ledger"),
     "inspect": ("store",),
     "export": ("store",),
     "mlflow-sync": ("store", "tracking"),
@@ -180,12 +181,14 @@ def _sweeps(sub) -> None:
                    "cluster's $SEARCH_SCALING_STORE)")  # fmt: skip
     p.add_argument("--ledger-url", help="ledger URL as the cluster sees it (default: the cluster's own)")
     p.add_argument("--tracking-uri", help="MLflow URI as the cluster sees it (default: the cluster's own)")
-    p = _add(sub, "status", "cells of a sweep and their status (reads the store; creates nothing)")
-    p.add_argument("sweep", help="sweep name (the spec's name:)")
+    p = _add(sub, "status", "cells of a sweep: run hash, status, final loss and accuracy (reads the store)")
+    p.add_argument("sweep", help="sweep name (the spec's name:; `search-scaling sweeps` lists them)")
     add_store_args(p, "status")
+    p = _add(sub, "sweeps", "the sweeps in a store, with their runs (reads the store; creates nothing)")
+    add_store_args(p, "sweeps")
     p = _add(sub, "demo", "the laptop sweep and its report (what `make demo` runs)")
     p.add_argument("--spec", type=Path, default=Path(__file__).resolve().parents[1] / "sweeps" / "smoke.yaml",
-                   help="sweep spec")  # fmt: skip
+                   help="sweep spec (default: sweeps/smoke.yaml of this project)")  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=200, metavar="N", help="the report's bootstrap resamples")
     add_store_args(p, "demo")
 
@@ -220,7 +223,8 @@ def _tables(sub) -> None:
 
 def _stores_and_views(sub) -> None:
     p = _add(sub, "inspect", "a held-out example, the model's answer, right or not")
-    p.add_argument("run_hash", help="the run's hash (see `validate` or `status`)")
+    p.add_argument("run_hash", help="the run's hash, or any unique start of it such as the 6 characters "
+                   "that end its MLflow run name (`status SWEEP` lists them)")  # fmt: skip
     p.add_argument("--step", type=int, help="a kept step (default: the last one kept)")
     p.add_argument("--example", type=int, default=0, metavar="I", help="index in the held-out set")
     p.add_argument("--set", metavar="NAME", help="a named eval set of the run (default: held-out)")

@@ -48,9 +48,9 @@ def _missing_database(tracking_uri: str) -> str | None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start the light MLflow server, wait until it answers, print where, then serve until Ctrl-C."""
-    from search_scaling.cli import _stores
+    from search_scaling.store import Stores
 
-    stores = _stores(args, create=False)
+    stores = Stores.resolve(args.store, tracking_uri=args.tracking_uri, create=False)
     cmd, env = ui_command(stores.tracking_uri, args.host, args.port)
     missing = _missing_database(stores.tracking_uri)
     if missing:
@@ -119,7 +119,7 @@ def _wait_until_up(proc: subprocess.Popen, base: str) -> bool:
 
 def sweep_links(base: str) -> list[str]:
     """One line per sweep experiment: its name and the page listing its cells."""
-    from search_scaling.store.sweep_run import RUNS_VIEW
+    from search_scaling.store.mlflow_view import SHARED_VIEW, SORTED_VIEW, VIEW_TAG
 
     body = json.dumps({"max_results": 100, "order_by": ["last_update_time DESC"]}).encode()
     request = urllib.request.Request(f"{base}/ajax-api/2.0/mlflow/experiments/search", data=body,
@@ -131,4 +131,9 @@ def sweep_links(base: str) -> list[str]:
         return []
     sweeps = [e for e in experiments if e.get("name") != "Default"]
     width = max((len(e["name"]) for e in sweeps), default=0)
-    return [f"  {e['name']:{width}s}  {base}/#/experiments/{e['experiment_id']}/{RUNS_VIEW}" for e in sweeps]
+
+    def page(e: dict) -> str:  # the sweep's shared view where its driver wrote one
+        has_view = any(t.get("key") == VIEW_TAG for t in e.get("tags", []))
+        return f"{base}/#/experiments/{e['experiment_id']}/{SHARED_VIEW if has_view else SORTED_VIEW}"
+
+    return [f"  {e['name']:{width}s}  {page(e)}" for e in sweeps]

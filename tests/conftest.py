@@ -17,6 +17,9 @@ from tests.postgres import HOW_TO_ENABLE, PostgresServer
 # other core was busy).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# `compile: auto` never compiles in tests (a compile costs ~15-110 s here); the one test that compiles
+# asks for `compile: on` (tests/unit/training/test_compiled_step.py).
+os.environ.setdefault("SEARCH_SCALING_COMPILE", "off")
 
 # Heaviest files first (`pytest --durations`, one thread per worker): loadfile hands files to the two
 # workers in this order (the Makefile turns off xdist's default order, most tests first, which left
@@ -35,6 +38,7 @@ HEAVY_FIRST = (
     "tests/integration/test_store_hardening.py",
     "tests/unit/training/test_training.py",  # heavy only while two torch threads per worker fought
     "tests/unit/training/test_pack.py",
+    "tests/unit/training/test_compiled_step.py",  # ~2 min the first time (empty compile cache), then ~12 s
     "tests/unit/analysis/test_fits.py",
 )
 

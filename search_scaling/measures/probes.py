@@ -10,6 +10,15 @@ number of training examples (a few hundred), not by d_model. Ridge on +-1 labels
 shrinkage) the Fisher discriminant direction; the threshold is set midway between the two classes'
 mean training scores, i.e. equal priors, because most walls are closed and the score is *balanced*
 accuracy, (true-positive rate + true-negative rate) / 2, where chance is 0.5 whatever the base rate.
+
+Selectivity control (Hewitt and Liang 2019, "Designing and Interpreting Probes with Control
+Tasks"): the same probes, fitted and scored the same way, on labels dealt to the wrong examples
+(the rows of the labels permuted by a fixed permutation, so each label keeps its base rate and
+its correlations with the other labels, and the curve does not jitter between evaluations). No
+maze recurs in a probe set, so Hewitt and Liang's per-type random labels have no analogue here;
+a probe can read nothing of another example's labels, so the control measures what the
+estimator gives by itself: 0.5 plus the bias of a finite test set and of picking the best layer.
+Selectivity = measure - control (`analysis.progress.control`).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import numpy as np
 import torch
 
 RIDGE = 0.1
+CONTROL_SEED = 0x5E1EC7  # the control's permutation: fixed, so the control curve is steady
 
 
 def probe_balanced_accuracy(x: torch.Tensor, y: np.ndarray, valid: np.ndarray, train: np.ndarray,
@@ -39,6 +49,40 @@ def probe_balanced_accuracy(x: torch.Tensor, y: np.ndarray, valid: np.ndarray, t
     predicted = (scores - pos).abs() < (scores - neg).abs()  # the nearer class mean: equal priors
     both = ((y[train] & valid[train]).any(0)) & ((~y[train] & valid[train]).any(0))
     return np.where(both, _balanced(predicted.numpy(), y[~train], valid[~train]), np.nan)
+
+
+def control_labels(y: np.ndarray, valid: np.ndarray, seed: int = CONTROL_SEED):
+    """The control task's labels: (y, valid) [n, W] with their rows dealt to other examples by a
+    fixed permutation (a label and whether it exists travel together)."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    return y[order], valid[order]
+
+
+def layer_probes(prefix: str, features: list[torch.Tensor], y: np.ndarray, valid: np.ndarray) -> dict:
+    """One set of probes per layer on features [n, d] each, fitted on the even examples and scored
+    on the odd ones: ``<prefix>_L<l>`` (mean balanced accuracy over the labels that have both
+    classes), ``<prefix>_best`` (the best layer) and ``<prefix>_best_control`` (the best layer of the
+    same probes on the control labels: the same selection, so the same bias)."""
+    train = np.arange(len(y)) % 2 == 0
+    y_control, valid_control = control_labels(y, valid)
+    out, control = {}, []
+    for layer, x in enumerate(features):
+        score = _mean(probe_balanced_accuracy(x, y, valid, train))
+        if np.isnan(score):
+            continue
+        out[f"{prefix}_L{layer}"] = score
+        control.append(_mean(probe_balanced_accuracy(x, y_control, valid_control, train)))
+    if not out:
+        return out
+    best_control = max((c for c in control if np.isfinite(c)), default=float("nan"))
+    out[f"{prefix}_best"] = max(out.values())
+    return {**out, **({f"{prefix}_best_control": float(best_control)} if np.isfinite(best_control) else {})}
+
+
+def _mean(scores: np.ndarray) -> float:
+    """The mean over the labels that have a score; NaN when none has."""
+    known = scores[~np.isnan(scores)]
+    return float(known.mean()) if len(known) else float("nan")
 
 
 def _dual_ridge(gram: torch.Tensor, y: torch.Tensor, v: torch.Tensor, ridge: float) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_scaling.models.config import ModelConfig
+from search_scaling.models.folded_attention import FoldedCausalAttention
 from search_scaling.models.hooks import HeadWeights, HookedModel, HookRegistry, head_hook
 
 
@@ -41,9 +42,12 @@ def rotary(x: torch.Tensor, start: int) -> torch.Tensor:
 
 
 class Attention(HeadWeights, nn.Module):
-    # False: attention as explicit matmuls instead of the fused kernel, which has no vmap batching
-    # rule (a packed model would run it member by member; `training.pack` turns this off).
+    # False: attention as explicit matmuls instead of the fused kernel.
     fused = True
+    # True under `torch.vmap` (a pack, `training.pack`): the fused kernel has no vmap batching rule
+    # on CPU, so attention without a prefix calls it once with the members folded into the batch
+    # (`FoldedCausalAttention`); a KV-cache step (a prefix) uses explicit matmuls.
+    vmapped = False
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -66,11 +70,15 @@ class Attention(HeadWeights, nn.Module):
         explicit = hooks is not None and (
             hooks.wants(name + "hook_pattern") or hooks.wants(name + "hook_attn_scores")
         )
-        if explicit or not self.fused:
+        if explicit or not self.fused or (self.vmapped and start > 0):
             z = self._explicit(q, k, v, start, hooks, name)
+        elif self.vmapped:
+            z = FoldedCausalAttention.apply(q, k, v)
         else:  # causal mask relative to the cached prefix: query i sees keys 0..start+i
+            # (is_causal on one query without a prefix is no mask; a bool of `start` alone keeps the
+            # compiled graph whole when the length is symbolic)
             mask = None if start == 0 else _causal(t, start, x.device)
-            z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=start == 0 and t > 1)
+            z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=start == 0)
         if hooks is not None:
             z = head_hook(hooks, name + "hook_z", z)  # [batch, head, pos, d_head]
         return self.out(z.transpose(1, 2).reshape(b, t, -1))

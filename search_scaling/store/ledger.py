@@ -35,6 +35,8 @@ from sqlalchemy import (
     update,
 )
 
+from search_scaling.claims import LostClaim
+
 STATUSES = ("pending", "running", "done", "failed", "diverged", "pruned")
 FINISHED = ("done", "diverged")
 # Claimable again: never run, failed, or stopped early by a hyperparameter search (a later search
@@ -54,11 +56,6 @@ runs = Table(
     Column("updated_at", DateTime(timezone=True)),
     Column("error", Text),
 )
-
-
-class LostClaim(RuntimeError):
-    """This worker no longer holds the cell it was running: another worker took it over (the claim's
-    heartbeat went stale) or the driver released it. The worker must stop without writing."""
 
 
 def _now() -> dt.datetime:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from search_scaling.store.locations import redact
 from search_scaling.store.mlflow_seed import seed_database
+from search_scaling.store.mlflow_view import COLOUR_TAG, run_colour
 
 # mlflow is imported where it is used: importing it costs seconds, and every process that touches
 # the stores (CLI commands, Ray workers, Tune trials) imports this module whether it mirrors or not.
@@ -183,6 +184,9 @@ class Mirror:
         all_tags = {HASH_TAG: run_hash, SWEEP_TAG: sweep_id, STEP_TAG: "-1", KIND_TAG: "cell",
                     "mlflow.parentRunId": parent, **source_tags("search-scaling"),
                     **{f"search_scaling.{k}": redact(v) for k, v in tags.items()}}  # fmt: skip
+        colour = run_colour((metrics or {}).get("scale/params_nonembed"))
+        if colour:  # the UI's colour of the run: one per model size (`mlflow_view`)
+            all_tags[COLOUR_TAG] = colour
         run = self._call("create_run", exp, tags=all_tags, run_name=name)
         from mlflow.entities import Metric, Param
 
@@ -219,6 +223,9 @@ class Mirror:
             self._call("log_text", run_id, text, name)
         return exp, run_id, run.info.start_time
 
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self._call("set_experiment_tag", experiment_id, key, value)
+
     def log_numbers(self, run_id: str, values: dict[str, float], step: int) -> None:
         """Metrics at one step (the sweep's aggregate numbers as it goes)."""
         from mlflow.entities import Metric
@@ -254,7 +261,7 @@ class Mirror:
 
     def finish(self, run_id: str, status: str, artifacts: dict | None = None, tags: dict | None = None):
         """End a cell's run; its final numbers are the last points of its eval/* curves. ``tags``:
-        more tags to set first (why and where it stopped: `recorder.stop_tags`)."""
+        more tags to set first (why and where it stopped, how it trained: `recorder.finish_tags`)."""
         for name, text in (artifacts or {}).items():
             self._call("log_text", run_id, text, name)
         for key, value in (tags or {}).items():

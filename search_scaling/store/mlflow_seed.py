@@ -18,14 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CACHE_ENV = "SEARCH_SCALING_CACHE"
-
-
-def cache_dir() -> Path:
-    """``$SEARCH_SCALING_CACHE``, else ``search-scaling`` in the user's cache folder."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "search-scaling"
+from search_scaling.cache import CACHE_ENV, cache_dir  # noqa: F401 -- CACHE_ENV: its old home
 
 
 def seed_database(db_file: str | Path, artifact_root: Path | None = None) -> bool:

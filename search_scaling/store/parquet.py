@@ -119,6 +119,63 @@ class ParquetStore:
                 "params_total", "flops_per_token", "status"]  # fmt: skip
         return curves.merge(runs[keep], on=["sweep_id", "run_hash"], how="left")
 
+    def latest(self, sweep_id: str, run_hash: str) -> tuple[int, dict[str, float]] | None:
+        """(last flushed step, {"loss": train loss, metric: held-out value, ...} at that step or the
+        last evaluation before it) of a run in progress, from its newest curve part; None before its
+        first flush. One small file is read, so a live display can ask every few seconds."""
+        directory = self._dir("curves", sweep_id, run_hash)
+        parts = sorted(self._parts(directory), key=_part_first)
+        if not parts:
+            return None
+        try:
+            rows = pq.read_table(f"{directory}/{parts[-1]}", filesystem=self.fs).to_pandas()
+        except (OSError, ValueError):  # being replaced, or corrupt (`status` names those)
+            return None
+        if rows.empty:
+            return None
+        values = {}
+        for split in ("eval", "train"):  # the train loss wins: it is logged at more steps
+            rows_of = rows[rows["split"] == split]
+            if len(rows_of):
+                at = rows_of[rows_of["step"] == rows_of["step"].max()]
+                values.update(zip(at["metric"], at["value"].astype(float)))
+        return int(rows["step"].max()), values
+
+    def run_index(self) -> dict[str, list[str]]:
+        """{sweep id: [run hashes]} of the runs table, from its folder names alone (no file is read)."""
+        selector = pafs.FileSelector(f"{self.root}/runs", recursive=True, allow_not_found=True)
+        index: dict[str, list[str]] = {}
+        for info in self.fs.get_file_info(selector):
+            if info.type != pafs.FileType.File or info.base_name != "run.parquet":
+                continue
+            *_, sweep_dir, run_dir, _ = info.path.split("/")
+            if sweep_dir.startswith("sweep_id=") and run_dir.startswith("run_hash="):
+                index.setdefault(sweep_dir.removeprefix("sweep_id="), []).append(
+                    run_dir.removeprefix("run_hash=")
+                )
+        return {sweep: sorted(hashes) for sweep, hashes in sorted(index.items())}
+
+    def match_run(self, prefix: str) -> str:
+        """The one run hash of the store that starts with ``prefix`` (e.g. the 6 characters of an
+        MLflow run name); a ValueError names the matches when there are several, or says there is none."""
+        found = {
+            h: sweep for sweep, hashes in self.run_index().items() for h in hashes if h.startswith(prefix)
+        }
+        if len(found) == 1 or prefix in found:
+            return prefix if prefix in found else next(iter(found))
+        if not found:
+            what = (
+                f"run {prefix} is not in store"
+                if len(prefix) == 16
+                else f"no run hash starting with {prefix!r} in store"
+            )
+            raise ValueError(f"{what} {self.root_uri} (`search-scaling status SWEEP` lists a sweep's runs)")
+        shown = ", ".join(f"{h} ({sweep})" for h, sweep in sorted(found.items())[:10])
+        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+        raise ValueError(
+            f"{prefix!r} is the start of {len(found)} run hashes: {shown}{more}; give more characters"
+        )
+
     def _read(self, table: str, schema: pa.Schema, filters) -> pd.DataFrame:
         partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in PARTITION_KEYS]), flavor="hive")
         full = pa.unify_schemas([schema, partitioning.schema])

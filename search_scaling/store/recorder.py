@@ -197,7 +197,7 @@ class Recorder:
         row = run_row(spec, scale, status, self.started, result)
         self.stores.parquet.write_run(self.sweep_id, spec.run_hash, row, self.tag)
         if self.mlflow_run:
-            self.mirror("finish", self.mlflow_run, status, {"spec.json": spec.to_json()}, stop_tags(result))
+            self.mirror("finish", self.mlflow_run, status, {"spec.json": spec.to_json()}, finish_tags(result))
         self.stores.ledger.finish(spec.run_hash, status, attempt=self.attempt)
 
     def fail(self, spec, err: BaseException) -> None:
@@ -255,6 +255,13 @@ def mlflow_identity(spec, scale: dict) -> tuple[str, dict, dict, dict]:
     return name, params, tags, metrics
 
 
+def finish_tags(result) -> dict:
+    """MLflow tags set when a run finishes: why and where it stopped (`stop_tags`) and how it was
+    trained (``search_scaling.training_mode``: eager | compiled | packed, see `training.compiled`)."""
+    mode = getattr(result, "training_mode", None)
+    return {**stop_tags(result), **({"search_scaling.training_mode": mode} if isinstance(mode, str) else {})}
+
+
 def stop_tags(result) -> dict:
     """MLflow tags of why and where a finished run stopped (a RunResult or a runs-table row; empty
     for runs without a reason, e.g. rows written before stop rules existed)."""
@@ -280,6 +287,7 @@ def run_row(spec, scale: dict, status: str, started: dt.datetime, result=None,
         "code_version": code_version(), "error": error,
         "stop_reason": getattr(result, "stop_reason", None),
         "stopped_step": result.steps if getattr(result, "stop_reason", None) else None,
+        "training_mode": getattr(result, "training_mode", None),
     }  # fmt: skip
 
 
@@ -340,5 +348,5 @@ def sync_mlflow(stores: Stores, sweep: str | None = None) -> dict[str, int]:
         curves = stores.parquet.curves(sweep=row.sweep_id, run_hash=row.run_hash, with_runs=False)
         logged[row.run_hash] = mirror.log_curves(run_id, curves.to_dict("records"))
         if row.status != "running":
-            mirror.finish(run_id, row.status, {"spec.json": spec.to_json()}, stop_tags(row))
+            mirror.finish(run_id, row.status, {"spec.json": spec.to_json()}, finish_tags(row))
     return logged

@@ -25,13 +25,17 @@ Versions (``search_scaling.schema_version`` in each file's metadata):
   version-1 file reads as version 2 unchanged (`upgrade`); a file newer than this code is refused.
 - 3: adds the runs columns ``stop_reason`` and ``stopped_step`` (`search_scaling.training.stop`).
   An older runs file reads with both null (the reader's schema fills columns a file lacks).
+- 4: adds the runs column ``training_mode``: how the run was trained (``eager``, ``compiled``,
+  ``packed``; ``<mode>@<step>,...`` when a resume changed it: `training.compiled`). The run hash
+  names the experiment; the modes compute it in different fp32 orders, so their trajectories agree
+  within fp32 tolerance for tens of steps, then drift apart. Null in older files.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-STORE_SCHEMA_VERSION = 3
+STORE_SCHEMA_VERSION = 4
 VERSION_KEY = b"search_scaling.schema_version"
 PARTITION_KEYS = ("sweep_id", "run_hash")  # directory names, not columns inside the files
 
@@ -80,6 +84,7 @@ RUNS_SCHEMA = pa.schema(
         # null while running, for failed and pruned runs, and in files older than version 3.
         pa.field("stop_reason", pa.string()),
         pa.field("stopped_step", pa.int64()),  # the step it ended at (== steps), null with stop_reason
+        pa.field("training_mode", pa.string()),  # eager | compiled | packed | "<mode>@<step>,..."; or null
     ],
     metadata={"search_scaling.schema_version": str(STORE_SCHEMA_VERSION)},
 )
@@ -92,8 +97,8 @@ def file_version(schema: pa.Schema) -> int:
 
 def upgrade(table: pa.Table, version: int, where: str = "store file") -> pa.Table:
     """Rows written under ``version`` as rows of the current version (version 1 -> 2: no column
-    changed, the named-set splits are new; 2 -> 3: the new runs columns come back null, filled by
-    the reader's schema), or a ValueError for a file newer than this code."""
+    changed, the named-set splits are new; 2 -> 3 and 3 -> 4: the new runs columns come back null,
+    filled by the reader's schema), or a ValueError for a file newer than this code."""
     if version > STORE_SCHEMA_VERSION:
         raise ValueError(f"{where} has store schema version {version}, newer than this code's "
                          f"{STORE_SCHEMA_VERSION}: upgrade search-scaling to read it")  # fmt: skip

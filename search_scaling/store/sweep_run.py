@@ -23,11 +23,13 @@ from pathlib import Path
 
 from search_scaling.store.locations import redact
 from search_scaling.store.mirror import source_tags
+from search_scaling.store.mlflow_view import SHARED_VIEW, view_tag
 
 COUNTED = ("done", "running", "pending", "failed", "diverged")
 # MLflow's UI nests child runs under a collapsed parent when runs are sorted by date; sorted by name
-# they are listed flat, each cell with its task, size, model and seed.
-RUNS_VIEW = "runs?workflowType=machine_learning&orderByKey=tags.%60mlflow.runName%60&orderByAsc=true"
+# they are listed flat, each cell with its task, size, model and seed. The sweep's shared view
+# (`mlflow_view`, written when the sweep starts) does that and shows accuracy and loss first.
+RUNS_VIEW = SHARED_VIEW
 
 
 def grid_params(sweep) -> dict[str, str]:
@@ -92,6 +94,8 @@ class SweepRun:
         if got is not None:  # steps count seconds from the parent's first start: a rerun goes on
             self.experiment_id, self.run_id, start_ms = got
             self.started = start_ms / 1000
+            primary = [c.task_obj.primary_metric for c in self.sweep.cells]
+            self._call("set_experiment_tag", self.experiment_id, *view_tag(primary, len(self.sweep.cells)))
 
     def update(self, counts: Counter, best: dict) -> None:
         """Log the aggregate numbers if they changed. ``best``: (task, size, metric) -> value."""

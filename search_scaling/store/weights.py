@@ -72,13 +72,14 @@ def _put(fs, path: str, raw: bytes) -> None:
 
 # -- finding a run's weights ---------------------------------------------------------------------------
 def find_run(stores, run_hash: str) -> dict:
-    """The runs-table row of ``run_hash`` (any sweep; a finished one first), or a ValueError saying
-    the store does not have it."""
+    """The runs-table row of ``run_hash`` or of the one run whose hash starts with it (any sweep; a
+    finished one first), or a ValueError saying the store does not have it (or which runs match)."""
     import pyarrow.dataset as ds
 
     from search_scaling.store.locations import redact
     from search_scaling.store.schema import RUNS_SCHEMA
 
+    run_hash = stores.parquet.match_run(run_hash)  # any unique prefix of it
     rows = stores.parquet._read("runs", RUNS_SCHEMA, ds.field("run_hash") == run_hash)
     if rows.empty:
         raise ValueError(f"run {run_hash} is not in store {redact(stores.root)} (no runs-table row)")

@@ -13,8 +13,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-_ray_log: Path | None = None  # the last sweep log: where Ray's driver messages go
-
 
 def log_path(store_root: str, sweep: str) -> Path:
     """``<store>/logs/<sweep>-<time>.log`` for a local store; ``./logs/...`` for a remote one, or the
@@ -34,9 +32,10 @@ def log_path(store_root: str, sweep: str) -> Path:
 @contextlib.contextmanager
 def stderr_to(path: Path):
     """Send stderr (fd 2 and ``sys.stderr``) to ``path`` (appended) inside the block."""
-    global _ray_log
+    from search_scaling.sweep.ray_output import send_ray_messages_to
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ray_log = path  # Ray's late messages follow, after the block too (`ray_messages_to_log`)
+    send_ray_messages_to(path)  # Ray's late messages follow, after the block too
     for stream in (sys.stdout, sys.stderr, sys.__stderr__):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -52,34 +51,3 @@ def stderr_to(path: Path):
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
             sys.stderr = saved
-
-
-def ray_messages_to_log() -> bool:
-    """Send the messages Ray's driver prints about the cluster (``(raylet) A worker died or was
-    killed ...``, ``Task run_pack failed ... will be retried``, and their deduplicated repeats, which
-    come seconds later, after the sweep) to the log of the last `stderr_to` block, instead of
-    stdout, where they broke into the display and its end with colour codes. Ray prints them from a
-    thread through ``ray._private.worker.print_worker_logs`` with stdout as the sink; that private
-    function is wrapped here (once per process). False where this Ray has no such function (they
-    then go to stdout, as before)."""
-    try:
-        from ray._private import worker
-    except ImportError:
-        return False
-    original = getattr(worker, "print_worker_logs", None)
-    if original is None or getattr(original, "to_log", False):
-        return original is not None
-
-    def to_log(data, print_file, ignore_prefix: bool = False):
-        if _ray_log is None:
-            original(data, sys.stderr, ignore_prefix)
-            return
-        try:
-            with open(_ray_log, "a", encoding="utf-8", errors="replace") as log:
-                original(data, log, ignore_prefix)
-        except OSError:  # the log's folder is gone (a removed store): stderr, never stdout
-            original(data, sys.stderr, ignore_prefix)
-
-    to_log.to_log = True
-    worker.print_worker_logs = to_log
-    return True

@@ -1,14 +1,18 @@
 """Packs: which cells of a sweep train together as one stacked model (`training.pack`).
 
-    pack: auto        # off (default) | auto | N (at most N runs per pack)
+    pack: auto        # off (default) | auto | on | N (at most N runs per pack)
     pack_memory_gb: 8 # optional: the memory one pack may use (default: see `memory_budget`)
 
 Cells pack when they differ only in the per-member scalars (`pack_run.PACKABLE`: seed, lr, warm-up,
-weight decay, ...) and share model, task, problem size, batch and budget. ``auto`` packs a group of
+weight decay, ...) and share model, task, problem size, batch and budget. ``on`` packs a group of
 such cells until one training step of the pack does about `STEP_FLOPS` of work, the point past
 which a bigger pack stops paying on that kind of device (tiny models are launch-bound; a model that
-already fills the device gains nothing), within `MAX_PACK` and the memory budget. A group larger
-than its pack size is split into packs of nearly equal size. Only cells still to run are packed,
+already fills the device gains nothing), within `MAX_PACK` and the memory budget. ``auto`` does the
+same where packs pay, and trains one run per process where they do not: on CPU, where a pack of 16
+ran at 0.47-0.53x of the same runs one after another (and a hand-stacked model at 0.8-1.0x: a CPU
+step of these models is memory-bound, issue 33), so ``auto`` never makes a sweep slower (YAML's
+bare on / off / yes / no: `spec.canonical_pack_setting`). A group larger than its pack size is
+split into packs of nearly equal size. Only cells still to run are packed,
 so a pack whose members are partly finished trains only the unfinished ones.
 """
 
@@ -16,13 +20,11 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 from search_scaling.models import flops_per_token
+from search_scaling.sweep.spec import MAX_PACK, SpecError, SweepSpec
 from search_scaling.training.pack_shape import pack_key, pack_memory_bytes
 
-CHOICES = ("off", "auto")
-MAX_PACK = 64
 # Work per training step (FLOPs, forward + backward) that one pack aims at. CPU: L3-D64 at batch 64
 # already does ~4e9 per step alone (compute-bound, so it is not packed), L1-D8 ~4e7 (packed ~64).
 # GPU: launch-bound below ~1 ms of an H200's work. To be calibrated with benchmarks/pack_throughput.py
@@ -35,12 +37,26 @@ SOLO_ONLY = ("init_from", "freeze", "interventions")
 MEMORY_SHARE = 0.5  # of this machine's memory, split between the packs that run at once
 
 
-def pack_setting_problem(value) -> str | None:
-    if value in CHOICES:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
-        return f"pack: one of off, auto or a number of runs per pack in [1, {MAX_PACK}], got {value!r}"
-    return None
+def plan_sweep(sweep: SweepSpec, cells=None) -> list[tuple]:
+    """``cells`` of ``sweep`` (default: all) grouped into the packs they train in (one each with
+    pack: off)."""
+    budget = memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, sweep.resources.gpus)
+    cells = sweep.cells if cells is None else cells
+    return plan_packs(cells, sweep.pack, budget, sweep.resources.gpus)
+
+
+def check_memory(sweep: SweepSpec) -> None:
+    """`SpecError` naming each pack that cannot fit in memory, before any work: `validate` and
+    `run_sweep` call it (the machine's memory is planning's input, not the spec's)."""
+    budget = memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, sweep.resources.gpus)
+    problems = memory_problems(sweep.cells, sweep.pack, budget, sweep.resources.gpus)
+    if problems:
+        raise SpecError(sweep.path, problems)
+
+
+def packs_pay(gpus: float) -> bool:
+    """Whether ``pack: auto`` packs on this kind of device: on GPUs (launch-bound), not on CPU."""
+    return gpus > 0
 
 
 def memory_budget(pack_memory_gb: float | None, max_concurrent: int, gpus: float) -> int | None:
@@ -66,8 +82,9 @@ def auto_size(spec, budget: int | None, gpus: float) -> int:
 
 
 def plan_packs(cells, setting, budget: int | None = None, gpus: float = 0.0) -> list[tuple]:
-    """The cells grouped into packs (tuples, in the order of their first cell); ``off``: one each."""
-    if setting == "off":
+    """The cells grouped into packs (tuples, in the order of their first cell); ``off`` (and ``auto``
+    where packs do not pay): one each."""
+    if setting == "off" or (setting == "auto" and not packs_pay(gpus)):
         return [(cell,) for cell in cells]
     groups: dict[str, list] = {}
     for cell in cells:
@@ -89,7 +106,7 @@ def trains_alone(cell) -> list[str]:
 
 def memory_problems(cells, setting, budget: int | None, gpus: float = 0.0) -> list[str]:
     """One problem per pack shape whose pack cannot fit in ``budget`` bytes (each named)."""
-    if setting == "off" or budget is None:
+    if setting == "off" or budget is None or (setting == "auto" and not packs_pay(gpus)):
         return []
     problems, said = [], set()
     for pack in plan_packs(cells, setting, budget, gpus):
@@ -114,8 +131,11 @@ def pack_gpus(gpus: float, members: int) -> float:
     return min(1.0, gpus * members)
 
 
-def describe(packs: list[tuple], budget: int | None) -> list[str]:
+def describe(packs: list[tuple], budget: int | None, setting="on", gpus: float = 0.0) -> list[str]:
     """`validate`'s lines: one per pack."""
+    if setting == "auto" and not packs_pay(gpus):
+        return ["auto: one run per process on CPU (packs measured 0.47-0.53x of sequential runs there); "
+                "`pack: on` packs anyway"]  # fmt: skip
     limit = f"<= {budget / 2**30:.1f} GiB" if budget is not None else "not checked (set pack_memory_gb)"
     lines = [f"{len(packs)} pack(s); memory per pack {limit}"]
     for i, pack in enumerate(packs):
@@ -130,29 +150,3 @@ def describe(packs: list[tuple], budget: int | None) -> list[str]:
         lines.append(f"{len(alone)} run(s) train alone: they set {', '.join(fields_)}, which packs do not "
                      "implement (named eval sets and their ablations do work in packs)")  # fmt: skip
     return lines
-
-
-def run_pack(spec_jsons: list[str], locations: tuple, owners: list[str], threads: int,
-             checkpoint_every_s: float = 30.0) -> list:  # fmt: skip
-    """The body of a pack's Ray task (`runner.run_cell` for a pack): `record_pack` over its
-    members; one `CellOutcome` per member. A pack of one runs as a solo cell."""
-    import json
-
-    import torch
-
-    from search_scaling.store import Stores
-    from search_scaling.store.pack_recorder import record_pack
-    from search_scaling.store.recorder import STALE_AFTER_S
-    from search_scaling.sweep.runner import _WORKER_STORES, _cell_outcome, run_cell
-    from search_scaling.training import RunSpec
-
-    if len(spec_jsons) == 1:  # a pack of one is a solo run: no stacking overhead
-        return [run_cell(spec_jsons[0], locations, owners[0], threads, checkpoint_every_s)]
-    torch.set_num_threads(max(1, threads))
-    stores = _WORKER_STORES.setdefault(locations, Stores(*locations))
-    specs = [RunSpec.from_dict(json.loads(s)) for s in spec_jsons]
-    start = time.perf_counter()
-    results = record_pack(specs, stores, owners, stale_after_s=STALE_AFTER_S,
-                          checkpoint_every_s=checkpoint_every_s)  # fmt: skip
-    seconds = time.perf_counter() - start
-    return [_cell_outcome(stores, spec, result, seconds) for spec, result in zip(specs, results)]

@@ -70,7 +70,8 @@ class SweepDisplay:
             self.live.refresh()
 
     def _line(self, state: SweepState, text: str) -> None:
-        self.console.print(f"[{state.elapsed:5.0f}s] {text}", markup=False, highlight=False, soft_wrap=True)
+        self.console.print(f"[{state.elapsed:5.0f}s since start] {text}", markup=False, highlight=False,
+                           soft_wrap=True)  # fmt: skip
 
     def __rich__(self):  # redrawn by `Live` 4 times a second: the elapsed time moves on its own
         state = self.state
@@ -78,15 +79,18 @@ class SweepDisplay:
             return self.spinner
         if state.stage in STARTING or state.stage.startswith(("warming", "connecting")):
             waited = time.perf_counter() - state.stage_since
-            self.spinner.update(text=f" {stage_line(state)}  ({waited:.0f}s, {state.elapsed:.0f}s in all)")
+            self.spinner.update(text=f" {stage_line(state)}  (this stage {waited:.0f}s, {state.elapsed:.0f}s "
+                                     "since start)")  # fmt: skip
             return Group(self.spinner, counts_table(state))
-        return counts_table(state)
+        running = running_table(state)
+        return counts_table(state) if running is None else Group(counts_table(state), running)
 
 
 def snapshot(state: SweepState) -> SweepState:
     """A copy whose containers the driver does not change any more (the clock still runs)."""
     return dataclasses.replace(state, counts=Counter(state.counts), best=dict(state.best),
-                               outcomes=list(state.outcomes), notes=list(state.notes))  # fmt: skip
+                               outcomes=list(state.outcomes), notes=list(state.notes),
+                               live=dict(state.live))  # fmt: skip
 
 
 def stage_line(state: SweepState) -> str:
@@ -132,7 +136,37 @@ def counts_table(state: SweepState) -> Table:
     for key in ORDER:
         table.add_column(key, justify="right")
     table.add_column("best (per problem size)")
-    table.add_row(*[str(state.counts.get(k, 0)) for k in ORDER], best_text(state) or "-")
+    counts = shown_counts(state)
+    table.add_row(*[str(counts.get(k, 0)) for k in ORDER], best_text(state) or "-")
+    return table
+
+
+def shown_counts(state: SweepState) -> Counter:
+    """The ledger's counts, with the cells already handed to Ray counted as running: a worker claims
+    its cell in the ledger a moment after it starts, and the stage line already says "running"."""
+    counts = Counter(state.counts)
+    handed = state.running - counts.get("running", 0)
+    if state.stage == "running" and handed > 0:
+        moved = min(handed, counts.get("pending", 0))
+        counts["running"] += moved
+        counts["pending"] -= moved
+    return counts
+
+
+def running_table(state: SweepState) -> Table | None:
+    """The cells in flight: step (of their budget), latest loss and ETA, from their curve flushes."""
+    if not state.live:
+        return None
+    table = Table(title="running (as of each cell's latest curve flush)")
+    for col in ("cell", "step", "loss", "ETA"):
+        table.add_column(col, justify="left" if col == "cell" else "right", no_wrap=True)
+    by_hash = state.by_hash
+    for run_hash, (step, values, _) in sorted(state.live.items()):
+        spec = by_hash.get(run_hash)
+        label = f"{spec.label} ({run_hash[:6]})" if spec is not None else run_hash
+        of = f"/{spec.steps}" if spec is not None and spec.steps else ""
+        eta = state.eta_s(run_hash)
+        table.add_row(label, f"{step}{of}", _fmt(values.get("loss")), "-" if eta is None else f"{eta:.0f}s")
     return table
 
 
@@ -164,26 +198,27 @@ def summary_words(state: SweepState) -> str:
 
 
 def summary_table(runs) -> Table:
-    """One row per run of the sweep from the store's runs table; an ``options`` column when any run
-    has task options (variants of one task would look identical without it)."""
+    """One row per run of the sweep from the store's runs table, with its hash (what `inspect` takes),
+    and an ``options`` column when any run has task options (variants would look identical)."""
     import json
 
     texts = runs["spec_json"] if "spec_json" in runs else [None] * len(runs)
-    specs = [json.loads(s) if isinstance(s, str) else {} for s in texts]
-    options = [_options_text(spec.get("task_options")) for spec in specs]
-    columns = ["task", "size", *(["options"] if any(options) else []), "model", "params", "seed", "status",
-               "steps", "loss", "exact", "seconds"]  # fmt: skip
+    options = [
+        _options_text(json.loads(s).get("task_options") if isinstance(s, str) else None) for s in texts
+    ]
+    shown = any(options)
+    columns = ["run_hash", "task", "size", *(["options"] if shown else []), "model", "params", "seed",
+               "status", "steps", "loss", "exact", "seconds"]  # fmt: skip
     table = Table(title="cells")
     for col in columns:
         table.add_column(col, justify="left" if col == "options" else "right", no_wrap=True)
-    shown = any(options)
     order = runs.assign(options_text=options)
     order = order.sort_values(["task", "task_size", "options_text", "params_nonembed", "seed"])
     for row in order.itertuples(index=False):
         final = json.loads(row.final_json) if isinstance(row.final_json, str) else {}  # NaN: none
-        cells = [row.task, str(row.task_size), *([row.options_text or "-"] if shown else []), row.model,
-                 _fmt(row.params_nonembed, ",d"), _fmt(row.seed, "d"), row.status, _fmt(row.steps, "d"),
-                 _fmt(final.get("loss")), _fmt(final.get("exact")),
+        cells = [row.run_hash, row.task, str(row.task_size), *([row.options_text or "-"] if shown else []),
+                 row.model, _fmt(row.params_nonembed, ",d"), _fmt(row.seed, "d"), row.status,
+                 _fmt(row.steps, "d"), _fmt(final.get("loss")), _fmt(final.get("exact")),
                  _fmt(row.train_seconds, ".0f")]  # fmt: skip
         table.add_row(*cells)
     return table

@@ -24,7 +24,7 @@ from search_scaling.store.ledger import FINISHED, LostClaim
 from search_scaling.store.recorder import STALE_AFTER_S
 from search_scaling.store.sweep_run import SweepRun
 from search_scaling.sweep import sources
-from search_scaling.sweep.packs import pack_gpus, run_pack
+from search_scaling.sweep.packs import check_memory, pack_gpus, plan_sweep
 from search_scaling.sweep.resources import check_resources
 from search_scaling.sweep.spec import SweepSpec
 from search_scaling.sweep.state import SweepState
@@ -64,6 +64,29 @@ def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpo
     return _cell_outcome(stores, spec, result, time.perf_counter() - start)
 
 
+def run_pack(spec_jsons: list[str], locations: tuple, owners: list[str], threads: int,
+             checkpoint_every_s: float = 30.0) -> list:  # fmt: skip
+    """The body of a pack's Ray task (`run_cell` for a pack): `record_pack` over its
+    members; one `CellOutcome` per member. A pack of one runs as a solo cell."""
+    import json
+
+    import torch
+
+    from search_scaling.store.pack_recorder import record_pack
+    from search_scaling.training import RunSpec
+
+    if len(spec_jsons) == 1:  # a pack of one is a solo run: no stacking overhead
+        return [run_cell(spec_jsons[0], locations, owners[0], threads, checkpoint_every_s)]
+    torch.set_num_threads(max(1, threads))
+    stores = _WORKER_STORES.setdefault(locations, Stores(*locations))
+    specs = [RunSpec.from_dict(json.loads(s)) for s in spec_jsons]
+    start = time.perf_counter()
+    results = record_pack(specs, stores, owners, stale_after_s=STALE_AFTER_S,
+                          checkpoint_every_s=checkpoint_every_s)  # fmt: skip
+    seconds = time.perf_counter() - start
+    return [_cell_outcome(stores, spec, result, seconds) for spec, result in zip(specs, results)]
+
+
 def warm_worker() -> None:
     """Import what a cell needs (torch, Lightning, the stores) once per worker process, while the
     driver waits: part of start-up, so the first cells are not slower than the rest."""
@@ -89,6 +112,7 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
     """Run every unfinished cell (one Ray task per pack of them, `sweep.packs`); returns the final
     status counts over the whole sweep. ``progress(state)`` is called at every change of ``state``
     (stage, counts, outcomes); the sweep's MLflow parent run follows the same changes."""
+    check_memory(sweep)  # a pack that cannot fit: one error before any work
     state = state or SweepState(sweep)
     note = lambda line: _note(state, progress, line)  # noqa: E731
     parent = parent or SweepRun(sweep, stores, warn=note)
@@ -96,7 +120,9 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
     def show(stage: str | None = None) -> None:
         if stage:
             state.set_stage(stage)
-        state.counts = stores.ledger.counts(sweep.run_hashes)
+        statuses = stores.ledger.statuses(sweep.run_hashes)
+        state.counts = Counter(statuses.get(h, "pending") for h in sweep.run_hashes)
+        _see_running(stores, sweep, state, [h for h, status in statuses.items() if status == "running"])
         parent.update(state.counts, state.best_values())
         if progress is not None:
             progress(state)
@@ -124,6 +150,17 @@ def run_sweep(sweep: SweepSpec, stores: Stores, address: str | None = None, prog
         parent.end(status)
 
 
+def _see_running(stores: Stores, sweep: SweepSpec, state: SweepState, running: list[str]) -> None:
+    """Step and loss of the cells in flight, from their latest curve flush (for the live view)."""
+    for run_hash in list(state.live):
+        if run_hash not in running:
+            del state.live[run_hash]
+    for run_hash in running:
+        seen = stores.parquet.latest(sweep.name, run_hash)
+        if seen is not None:
+            state.see_progress(run_hash, *seen)
+
+
 def _note(state: SweepState, progress, line: str) -> None:
     state.notes.append(line)
     if progress is None:
@@ -136,7 +173,7 @@ def _run(sweep: SweepSpec, stores: Stores, address: str | None, todo: list, stat
          note) -> None:  # fmt: skip
     import ray
 
-    units = sweep.packs(todo)  # one cell each with pack: off
+    units = plan_sweep(sweep, todo)  # one cell each with pack: off
     if sweep.pack != "off":
         note(f"sweep {sweep.name}: {len(todo)} cell(s) to run in {len(units)} pack(s)")
     if not ray.is_initialized():
@@ -145,7 +182,7 @@ def _run(sweep: SweepSpec, stores: Stores, address: str | None, todo: list, stat
         show("starting Ray" if address in (None, "local") else f"connecting to Ray at {address}")
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
-        from search_scaling.sweep.logs import ray_messages_to_log
+        from search_scaling.sweep.ray_output import ray_messages_to_log
 
         ray_messages_to_log()  # a killed worker's messages go to the log, not into the display
         cpus = ray.cluster_resources().get("CPU", 0)
@@ -256,6 +293,6 @@ def _outcomes(ray, ref, unit: tuple) -> list[CellOutcome]:
         got = ray.get(ref)
         return got if isinstance(got, list) else [got]
     except Exception as err:  # noqa: BLE001 -- retries exhausted: the ledger already says failed
-        from search_scaling.sweep.ray_errors import plain_error
+        from search_scaling.sweep.ray_output import plain_error
 
         return [CellOutcome(spec.run_hash, "failed", {"error": plain_error(err)}, 0.0) for spec in unit]

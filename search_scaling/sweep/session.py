@@ -40,6 +40,8 @@ def run_session(sweep, stores, address: str | None = None, report: bool = True, 
     console.print(summary_words(state), markup=False, highlight=False)
     failed = print_failures(stores, sweep.run_hashes)
     corrupt = _corrupt_finished(stores, sweep)
+    if report:  # fits with bootstrap intervals: seconds to minutes, said before they start
+        console.print(f"writing the report ({n_boot} bootstrap resamples) ...", markup=False, highlight=False)
     for line in _next_steps(sweep, stores, state, report, n_boot):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     unfinished = sum(n for status, n in counts.items() if status not in ("done", "diverged"))

@@ -19,8 +19,9 @@
     checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
     tune: {...}                     # hyperparameter search (`search-scaling tune`), see tune_spec
     tuned: {...}                    # its result: best values per model (size), applied to the cells
-    pack: auto                      # off (default) | auto | N: same-shape cells train as one stacked
-                                    # model (search_scaling.sweep.packs); pack_memory_gb caps one pack
+    pack: auto                      # off (default) | auto (where packs pay: GPUs) | on | N: same-shape
+                                    # cells train as one stacked model (search_scaling.sweep.packs);
+                                    # pack_memory_gb caps one pack
 
 Every problem is reported at once, each with the file, the field path and what is allowed, before
 anything expensive starts. Types are strict: integers are integers (``steps: 40.7`` is an error, not
@@ -57,6 +58,9 @@ NOT_TRAINING = (*AXIS_FIELDS, "steps", "tokens", "stop", "sweep", "init_from")  
 TASK_KEYS = ("task", "sizes", "options", "evals", "init_from", "freeze", "interventions")
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in NOT_TRAINING)
 SELECTOR = "_init_from_selector"  # an axis key that is not a RunSpec field (taken out in _expand)
+PACK_CHOICES = ("off", "auto", "on")  # or a number of runs per pack, up to MAX_PACK (`sweep.packs` plans)
+PACK_SPELLINGS = {True: "on", False: "off", "yes": "on", "no": "off", "true": "on", "false": "off"}
+MAX_PACK = 64
 SET_NAME = "_interventions_name"  # the name of a named intervention set on the grid (also taken out)
 
 
@@ -85,20 +89,12 @@ class SweepSpec:
     tune: TuneSpec | None = None
     tuned: Tuned = field(default_factory=Tuned)
     origins: dict = field(default_factory=dict)  # run hash -> {field: "tuned" | "extrapolated" | set name}
-    pack: str | int = "off"  # off | auto | runs per pack
+    pack: str | int = "off"  # off | auto | on | runs per pack
     pack_memory_gb: float | None = None
 
     @property
     def run_hashes(self) -> list[str]:
         return [c.run_hash for c in self.cells]
-
-    def packs(self, cells=None) -> list[tuple[RunSpec, ...]]:
-        """``cells`` (default: all) grouped into the packs they train in (one each with pack: off)."""
-        from search_scaling.sweep import packs
-
-        budget = packs.memory_budget(self.pack_memory_gb, self.max_concurrent, self.resources.gpus)
-        cells = self.cells if cells is None else cells
-        return packs.plan_packs(cells, self.pack, budget, self.resources.gpus)
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -177,12 +173,8 @@ def parse_sweep(raw, path: str = "<sweep>", lookup=None) -> SweepSpec:
         problems.append("the sweep has no cells")
     if problems:
         raise SpecError(path, problems)
-    sweep = SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, description, float(every),
-                      tune, tuned, origins, pack, pack_memory_gb)  # fmt: skip
-    problems += _pack_memory_problems(sweep)
-    if problems:
-        raise SpecError(path, problems)
-    return sweep
+    return SweepSpec(name, path, tuple(cells), resources, max_concurrent, retries, description, float(every),
+                     tune, tuned, origins, pack, pack_memory_gb)  # fmt: skip
 
 
 # -- pieces: each appends its problems and returns only what is valid ---------------------------------
@@ -417,10 +409,26 @@ def _resources(resources, problems: list[str]) -> Resources:
     return Resources(float(cpus), float(gpus)) if len(problems) == said else Resources()
 
 
-def _pack(raw: dict, problems: list[str]) -> tuple[str | int, float | None]:
-    from search_scaling.sweep.packs import pack_setting_problem
+def canonical_pack_setting(value):
+    """The ``pack`` setting as the user meant it: YAML 1.1 reads bare on / off / yes / no as
+    booleans; true, yes and on mean ``on``, false, no and off ``off``."""
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in PACK_SPELLINGS):
+        return PACK_SPELLINGS[value if isinstance(value, bool) else value.lower()]
+    return value
 
-    pack, memory = raw.get("pack", "off"), raw.get("pack_memory_gb")
+
+def pack_setting_problem(value) -> str | None:
+    value = canonical_pack_setting(value)
+    if value in PACK_CHOICES:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
+        return (f"pack: one of off, auto, on (or yes / no / true / false) or a number of runs per pack in "
+                f"[1, {MAX_PACK}], got {value!r}")  # fmt: skip
+    return None
+
+
+def _pack(raw: dict, problems: list[str]) -> tuple[str | int, float | None]:
+    pack, memory = canonical_pack_setting(raw.get("pack", "off")), raw.get("pack_memory_gb")
     problem = pack_setting_problem(pack)
     if problem:
         problems.append(problem)
@@ -428,14 +436,6 @@ def _pack(raw: dict, problems: list[str]) -> tuple[str | int, float | None]:
         problems.append(f"pack_memory_gb: a positive number of GiB one pack may use, got {memory!r}")
         memory = None
     return ("off" if problem else pack), memory
-
-
-def _pack_memory_problems(sweep: SweepSpec) -> list[str]:
-    """A pack that cannot fit in memory, found before any work (`sweep.packs`)."""
-    from search_scaling.sweep import packs
-
-    budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, sweep.resources.gpus)
-    return packs.memory_problems(sweep.cells, sweep.pack, budget, sweep.resources.gpus)
 
 
 def _positive_int(raw: dict, key: str, default: int, problems: list[str], minimum: int = 1) -> int:

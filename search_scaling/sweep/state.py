@@ -27,6 +27,8 @@ class SweepState:
     startup_s: float | None = None  # until the first cell was submitted
     notes: list = field(default_factory=list)  # lines for people (warnings), in order
     experiment_id: str | None = None  # the sweep's MLflow experiment, once its parent run is up
+    # run hash -> (last flushed step, its values, when first seen (step, time)): the cells in flight
+    live: dict = field(default_factory=dict)
 
     @property
     def elapsed(self) -> float:
@@ -72,6 +74,22 @@ class SweepState:
         for row in runs.itertuples(index=False):
             if row.run_hash in by_hash and row.status in FINISHED and isinstance(row.final_json, str):
                 self.record_best(by_hash[row.run_hash], json.loads(row.final_json))
+
+    def see_progress(self, run_hash: str, step: int, values: dict) -> None:
+        """A running cell's latest curve flush (`ParquetStore.latest`); the first one seen is kept to
+        measure its pace."""
+        first = self.live.get(run_hash, (None, None, (step, time.perf_counter())))[2]
+        self.live[run_hash] = (step, values, first)
+
+    def eta_s(self, run_hash: str) -> float | None:
+        """Seconds a running cell still needs at the pace seen since its first flush here; None while
+        that pace is unknown or its budget is in tokens."""
+        spec = self.by_hash.get(run_hash)
+        step, _, (first_step, first_at) = self.live[run_hash]
+        pace = (step - first_step) / max(time.perf_counter() - first_at, 1e-9)
+        if spec is None or not spec.steps or pace <= 0:
+            return None
+        return max(0, spec.steps - step) / pace
 
     def best_values(self) -> dict:
         return {key: value for key, (value, _) in self.best.items()}

@@ -74,7 +74,7 @@ def _rewrite_run_row(stores: Stores, sweep_id: str, run_hash: str, status: str, 
 
 def interrupted_words(stores: Stores, sweep_name: str) -> str:
     """What `tune` prints on Ctrl-C: where its runs stand and how to go on."""
-    from search_scaling.sweep.tune import SUFFIX
+    from search_scaling.sweep.tune_plan import SUFFIX
 
     with contextlib.suppress(Exception):  # the ledger itself may be what was interrupted
         counts = stores.ledger.sweep_counts(sweep_name + SUFFIX)

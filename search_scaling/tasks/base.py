@@ -188,6 +188,18 @@ def answer_span(batch: TaskBatch, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.where(valid, want, -1), valid
 
 
+def token_groups(batch: TaskBatch, idx: np.ndarray) -> np.ndarray:
+    """The task's answer-offset groups placed at their token positions, shifted like the targets
+    (entry t labels token t + 1): int8[n, T-1]. The evaluation's group losses and the maze
+    measures' query kinds read the same labels."""
+    offsets = batch.extras["token_group"][idx]  # [n, W]
+    n, width = batch.tokens[idx].shape
+    cols = batch.prompt_len[idx][:, None] + np.arange(offsets.shape[1])[None, :]
+    placed = np.zeros((n, width + offsets.shape[1]), dtype=np.int8)
+    np.put_along_axis(placed, cols, offsets, axis=1)
+    return placed[:, 1:width]
+
+
 def _merge(parts: list[TaskBatch], order: np.ndarray, pad_id: int) -> TaskBatch:
     """Concatenate per-size parts (padding to a common width) and restore the sampled order."""
     if len(parts) == 1:

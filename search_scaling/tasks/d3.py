@@ -7,7 +7,9 @@ Specials: <start>=6, <op>=7, <predict>=8, <pad>=9.
 Sequence ``<start> e0 (<op> op_i) x k <predict> ea`` (2k + 4 ids) with s_0 = e0,
 s_i = op_i o s_{i-1}, ea = s_k. Size = k_max (k in 1..k_max mixed; ``sampling="k2"`` weights
 P(k) ~ k^2, the difficulty weighting of "Training a Transformer to Compose One Step Per Layer").
-``answer_only`` puts the loss on the output at <predict>, i.e. the target ea.
+``answer_only`` puts the loss on the output at <predict>, i.e. the target ea. Exact accuracy is
+also reported per composition count, ``exact_k_<k>`` (the staircases of the one-step-per-layer
+study are read per k).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class D3(Task):
     default_sampling = "uniform"
     primary_metric = "exact"
     pad_id = PAD
+    stratum = ("k", "k")  # exact_k_<k>: exact accuracy of the chains of k compositions
 
     def vocabulary(self, size: int = 1) -> list[str]:
         return NAMES + ["<start>", "<op>", "<predict>", "<pad>"]
@@ -52,7 +55,8 @@ class D3(Task):
         tokens[:, : 2 * k + 4] = seqs
         mask = np.zeros(tokens.shape, dtype=bool)
         mask[:, 2 * k + 3] = True
-        return TaskBatch(tokens, mask, np.full(n, 2 * k + 3), np.full(n, 2 * k + 4), np.full(n, k))
+        k_of = {"k": np.full(n, k)}
+        return TaskBatch(tokens, mask, np.full(n, 2 * k + 3), np.full(n, 2 * k + 4), np.full(n, k), k_of)
 
     def encode_example(self, e0: str, ops: list[str]) -> list[int]:
         """e.g. ``encode_example(e0="r", ops=["s", "r"])`` -> 2k + 4 ids ending with the answer."""

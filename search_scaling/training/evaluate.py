@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from search_scaling.models.decode import greedy_decode, parallel_decode
 from search_scaling.models.transformer import Transformer
 from search_scaling.tasks import Task, TaskBatch
+from search_scaling.tasks.base import token_groups
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -95,7 +96,7 @@ def _teacher_forced(model, task: Task, batch: TaskBatch, idx, device) -> dict[st
         "prob": float(per_example.exp().sum()),
     }
     if task.token_groups:
-        groups = torch.from_numpy(_token_groups(batch, idx)).to(device)  # [n, T-1]
+        groups = torch.from_numpy(token_groups(batch, idx)).to(device)  # [n, T-1]
         for code, name in enumerate(task.token_groups, start=1):
             in_group = (groups == code) & mask
             sums[f"n_{name}"] = float(in_group.sum())
@@ -103,17 +104,6 @@ def _teacher_forced(model, task: Task, batch: TaskBatch, idx, device) -> dict[st
             sums[f"hits_{name}"] = float((hits & in_group).sum())
             sums[f"prob_{name}"] = float((token_logp * in_group).sum(dim=1).exp().sum())  # sum of [n]
     return sums
-
-
-def _token_groups(batch: TaskBatch, idx: np.ndarray) -> np.ndarray:
-    """The task's answer-offset groups placed at their token positions, shifted like the targets
-    (entry t labels token t + 1): int8[n, T-1]."""
-    offsets = batch.extras["token_group"][idx]  # [n, W]
-    n, width = batch.tokens[idx].shape
-    cols = batch.prompt_len[idx][:, None] + np.arange(offsets.shape[1])[None, :]
-    placed = np.zeros((n, width + offsets.shape[1]), dtype=np.int8)
-    np.put_along_axis(placed, cols, offsets, axis=1)
-    return placed[:, 1:width]
 
 
 def _decoded(model, task: Task, batch: TaskBatch, idx, device) -> dict[str, np.ndarray]:

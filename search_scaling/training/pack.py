@@ -47,7 +47,7 @@ class PackedTransformer(nn.Module):
         # Kept out of the module tree so that it adds no parameters.
         skeleton = Transformer(self.cfg).to("meta")
         for block in skeleton.blocks:
-            block.attn.fused = False
+            block.attn.vmapped = True  # the fused attention kernel, members folded into the batch
         self._skeleton = (skeleton,)
 
     @property

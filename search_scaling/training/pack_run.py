@@ -24,8 +24,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from search_scaling.claims import LostClaim
 from search_scaling.models.transformer import Transformer
-from search_scaling.store.ledger import LostClaim
 from search_scaling.training.module import SequenceModel
 from search_scaling.training.pack import PackData, PackModule
 from search_scaling.training.pack_eval import evaluate_pack
@@ -97,7 +97,7 @@ def _train_group(specs, sinks, ckpts, saved, plan, verbose, checkpoint_every_s, 
     schedule = eval_steps(total, specs[0].eval_points)
     pack_eval = PackEval(module, specs[0].task_obj, held_out, precision)
     trackers = [MemberTracker(pack_eval, k, spec, precision, held_out, schedule, scale["flops_per_token"],
-                              ckpt, sink, checkpoint_every_s, verbose, named_eval_batches(spec))
+                              ckpt, sink, checkpoint_every_s, verbose, named_eval_batches(spec), "packed")
                 for k, (spec, ckpt, sink) in enumerate(zip(specs, ckpts, sinks))]  # fmt: skip
     pack = PackTracker(module, trackers, [SoloFormat(spec, total) for spec in specs])
     trainer = L.Trainer(
@@ -202,7 +202,8 @@ class PackTracker(L.Callback):
         last = self.stopped_at[k] if self.stopped_at[k] is not None else self.trainer.global_step
         final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
         return RunResult(tracker.spec, state["status"], final, list(state["rows"]), tracker.ckpt_path, last,
-                         state["tokens"], state["elapsed"], scale, state.get("stop_reason"))  # fmt: skip
+                         state["tokens"], state["elapsed"], scale, state.get("stop_reason"),
+                         tracker.training_mode)  # fmt: skip
 
 
 class MemberTrainer:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from search_scaling.measures import ProgressMeasures
 from search_scaling.models import flops_per_token, param_counts
-from search_scaling.training import interventions, transfer, weights
+from search_scaling.training import compiled, interventions, transfer, weights
 from search_scaling.training import stop as stop_rules
 from search_scaling.training.data import StepBatches, eval_batch
 from search_scaling.training.evaluate import evaluate
@@ -72,6 +72,7 @@ class RunResult:
     train_seconds: float
     scale: dict = field(default_factory=dict)  # params_* and flops_per_token
     stop_reason: str | None = None  # target | plateau | budget | diverged (`stop.REASONS`); None: pruned
+    training_mode: str = "eager"  # eager | compiled | packed; "<mode>@<step>,..." if a resume changed it
 
     @property
     def run_hash(self) -> str:
@@ -84,7 +85,8 @@ class RunTracker(L.Callback):
     Its state is part of the checkpoint; a finished state (stopped, diverged) trains no further."""
 
     def __init__(self, spec, precision, held_out, schedule, flops_per_tok, ckpt_path, sink=None,
-                 checkpoint_every_s: float = 30.0, verbose: bool = False, named=()):  # fmt: skip
+                 checkpoint_every_s: float = 30.0, verbose: bool = False, named=(),
+                 mode: str = "eager"):  # fmt: skip
         self.spec, self.precision, self.held_out, self.schedule = spec, precision, held_out, set(schedule)
         self.named = named  # (split, task, batch) of each named evaluation set
         self.flops_per_tok, self.ckpt_path, self.sink = flops_per_tok, ckpt_path, sink
@@ -93,8 +95,10 @@ class RunTracker(L.Callback):
         self.warmup_steps = max(1, round(spec.warmup * self.last_step))  # as `lr_multiplier` counts it
         self.nan_from = _injected_nan_step(spec)
         self.progress = ProgressMeasures(spec, schedule)  # probes, logit lens, attention scores
+        self.mode = mode  # how this process trains the run (eager | compiled | packed)
         self.state = {"rows": [], "tokens": 0, "loss_sum": 0.0, "loss_n": 0, "elapsed": 0.0,
-                      "flushed_to": -1, "status": "running", "stop_reason": None}  # fmt: skip
+                      "flushed_to": -1, "status": "running", "stop_reason": None,
+                      "modes": []}  # fmt: skip
         self._t0 = self._last_save = time.perf_counter()
 
     # -- Lightning hooks ---------------------------------------------------------------------------
@@ -102,7 +106,9 @@ class RunTracker(L.Callback):
         return {**self.state, "elapsed": self._elapsed()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.state = {"stop_reason": None, **state}  # checkpoints made before stop rules lack it
+        # checkpoints made before stop rules lack a stop reason; before training modes were kept, the
+        # modes (eager or packed: not recorded)
+        self.state = {"stop_reason": None, "modes": [[0, "unrecorded"]] if state["tokens"] else [], **state}
         self._t0 = time.perf_counter() - state["elapsed"]
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -110,6 +116,9 @@ class RunTracker(L.Callback):
         if self.state["status"] != "running":  # resumed from the checkpoint of a run that had stopped
             trainer.should_stop = True
             return
+        modes = self.state["modes"]
+        if not modes or modes[-1][1] != self.mode:  # a resume in another mode is said, not hidden
+            modes.append([trainer.global_step, self.mode])
         if trainer.global_step == 0 and not self.state["rows"]:
             self._evaluate(trainer, pl_module, step=0)
 
@@ -131,6 +140,13 @@ class RunTracker(L.Callback):
                 return
             if step == self.last_step or time.perf_counter() - self._last_save > self.checkpoint_every_s:
                 self._checkpoint(trainer, step)
+
+    @property
+    def training_mode(self) -> str:
+        """``eager`` | ``compiled`` | ``packed``, or ``<mode>@<first step>,...`` for a run whose
+        resumes changed how it trained (the trajectory mixes modes: `compiled`)."""
+        modes = self.state["modes"] or [[0, self.mode]]
+        return modes[0][1] if len(modes) == 1 else ",".join(f"{mode}@{step}" for step, mode in modes)
 
     # -- for other callbacks (the hyperparameter search's reporter) ---------------------------------
     def metrics_at(self, step: int, split: str = "eval") -> dict[str, float]:
@@ -262,12 +278,18 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     held_out, total, scale = plan or plan_run(spec)
     precision = resolve_precision(spec.precision)
 
+    step_tokens = spec.batch_size * float(held_out.length.mean())
+    compile_step, why = compiled.decide(spec, total, _device_type(), step_tokens)
+    if verbose:
+        print(f"  {spec.label}: {why}")
+
     L.seed_everything(spec.derived_seed("init") % 2**32, verbose=False)
-    module = SequenceModel(spec, total)
+    module = SequenceModel(spec, total, compile_step)
     _start_from(module.model, spec, init_weights, resuming=ckpt.exists())
     schedule = eval_steps(total, spec.eval_points)
     tracker = RunTracker(spec, precision, held_out, schedule, scale["flops_per_token"], ckpt, sink,
-                         checkpoint_every_s, verbose, named_eval_batches(spec))  # fmt: skip
+                         checkpoint_every_s, verbose, named_eval_batches(spec),
+                         "compiled" if compile_step else "eager")  # fmt: skip
     trainer = L.Trainer(
         max_steps=total, max_epochs=-1, accelerator="auto", devices=1, precision=precision,
         gradient_clip_val=spec.grad_clip or None, logger=False, enable_checkpointing=False,
@@ -282,7 +304,8 @@ def train_one(spec: RunSpec, workdir: Path | str = "runs/work", sink: CurveSink 
     last = trainer.global_step
     final = {r["metric"]: r["value"] for r in state["rows"] if r["split"] == "eval" and r["step"] == last}
     return RunResult(spec, state["status"], final, list(state["rows"]), ckpt, trainer.global_step,
-                     state["tokens"], state["elapsed"], scale, state["stop_reason"])  # fmt: skip
+                     state["tokens"], state["elapsed"], scale, state["stop_reason"],
+                     tracker.training_mode)  # fmt: skip
 
 
 def named_eval_batches(spec: RunSpec) -> list[tuple]:
@@ -355,6 +378,13 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+def _device_type() -> str:
+    """Where ``accelerator="auto"`` trains: cuda, mps, or cpu (compiled steps: cpu and cuda)."""
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
 def resolve_precision(precision: str) -> str:

@@ -16,7 +16,7 @@ from functools import cached_property
 from search_scaling.models import ModelConfig, model_config
 from search_scaling.tasks import LOSS_MODES, Task, canonical_options, data_options, get_task
 from search_scaling.tasks.base import SIZE_SAMPLING
-from search_scaling.training import evalsets, interventions, transfer
+from search_scaling.training import compiled, evalsets, interventions, transfer
 from search_scaling.training import stop as stop_rules
 
 SCHEMA_VERSION = 1
@@ -25,7 +25,10 @@ KEEP_CHECKPOINTS = ("none", "final", "log")
 # What is logged or stored, not what is computed, is not part of a run's identity: kept weights
 # (keep_checkpoints), and ``progress``, which only switches progress measures (extra curves) on or off
 # (the same batches, weights and curves either way; tested), so runs recorded before it keep their hashes.
-NOT_HASHED = ("sweep", "keep_checkpoints", "progress")
+# ``compile`` chooses how the same computation is executed (eager or a compiled step): not part of
+# the identity; the mode a run was trained in is recorded with it instead (runs table
+# ``training_mode``, MLflow tag), see `compiled` and the README ("Compiled steps and packs").
+NOT_HASHED = ("sweep", "keep_checkpoints", "progress", "compile")
 PROGRESS = ("off", "on")  # or k: every k-th evaluation (YAML's bare off / on arrive as False / True)
 # Fields added after runs were recorded: left out of the hash while at their default, so the
 # identity (and the finished cells) of every earlier run is kept.
@@ -57,6 +60,9 @@ class RunSpec:
 
     ``progress`` (on | off | k) logs the mechanistic progress measures (`search_scaling.measures`) at
     every (k-th) evaluation (not hashed: it changes what is logged).
+
+    ``compile`` (auto | on | off; `compiled`) compiles the training step; ``auto`` when the run is
+    long enough to repay the compile (not hashed: the mode is recorded with the run).
 
     ``stop`` (`stop`: ``{target: {metric, value}, plateau: {metric, patience, min_delta,
     min_steps}}``) ends the run early when its held-out metric reaches a target or stops improving
@@ -92,11 +98,13 @@ class RunSpec:
     keep_checkpoints: str = "none"
     stop: dict = field(default_factory=dict)
     progress: str | int = "on"
+    compile: str = "auto"
     sweep: str = ""
 
     def __post_init__(self) -> None:
         # a format option at its default (maze tokenization: aotp) is not part of the identity
         object.__setattr__(self, "task_options", canonical_options(self.task, self.task_options))
+        object.__setattr__(self, "compile", compiled.canonical(self.compile))  # YAML's bare on / off
         problems = list(_field_problems(self))
         if problems:
             raise ValueError("invalid run spec: " + "; ".join(problems))
@@ -247,6 +255,8 @@ def field_problem(name: str, value) -> str | None:
                                      or (type(value) is int and value >= 1)):  # fmt: skip
         return (f"progress must be one of {list(PROGRESS)} or a positive integer k (every k-th "
                 f"evaluation), got {value!r}")  # fmt: skip
+    elif name == "compile":
+        return compiled.problem(value)
     elif name == "stop":
         return "; ".join(stop_rules.problems(value)) or None
     elif name in NAMES and not isinstance(value, str):

@@ -26,7 +26,7 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     case) ends ``failed`` with its error in the ledger, the runs row and `status`, after its
     retries; the cells that transfer from it (init_from) wait for it, then fail with the reason; the
     others complete, and the sweep exits 1 naming the failed cells. The three cells train as one pack."""
-    body = {**spec("faults", range(3), steps=60, pack="auto"), "retries": 1}
+    body = {**spec("faults", range(3), steps=60, pack="on"), "retries": 1}
     body["tasks"].append({"task": "maze", "sizes": [3], "init_from": {"task": "maze", "seed": 2}})
     hashes = parse_sweep(body).run_hashes[:3]
     dependants = parse_sweep(body).run_hashes[3:]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_sigkilled_trial_is_retried_and_its_curves_end_complete(tmp_path):
-    body = spec("killtrial", [0, 1], steps=600, concurrent=1, pack="auto")  # one pack of two
+    body = spec("killtrial", [0, 1], steps=600, concurrent=1, pack="on")  # one pack of two
     proc, store = start_sweep(tmp_path, body)
     wait_for(lambda: parts(store) >= 4 or proc.poll() is not None, 300, "the trial to flush a few parts")
     assert proc.poll() is None, proc.communicate()[0]  # the sweep has not ended (Ray failed to start?)

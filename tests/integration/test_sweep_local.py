@@ -27,7 +27,7 @@ SPEC = {
     "budget": {"steps": 20},
     "resources": {"cpus": 1},
     "max_concurrent": 2,
-    "pack": "auto",
+    "pack": "on",
 }
 
 

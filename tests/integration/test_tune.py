@@ -13,7 +13,9 @@ import yaml
 from search_scaling.cli import main
 from search_scaling.store import Stores, record_run
 from search_scaling.sweep.spec import load_sweep, parse_sweep
-from search_scaling.sweep.tune import Pruned, _run_or_replay, meta_path, trial_specs, tune_groups
+from search_scaling.sweep.tune import meta_path
+from search_scaling.sweep.tune_plan import trial_specs, tune_groups
+from search_scaling.sweep.tune_trial import Pruned, _run_or_replay
 
 pytestmark = pytest.mark.integration
 

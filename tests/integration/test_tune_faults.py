@@ -15,7 +15,8 @@ import yaml
 
 from search_scaling.store import Ledger
 from search_scaling.sweep.spec import parse_sweep
-from search_scaling.sweep.tune import _previous_search, meta_path, tune_groups
+from search_scaling.sweep.tune import _previous_search, meta_path
+from search_scaling.sweep.tune_plan import tune_groups
 from tests.integration.sweeps import CLI, _default_sigint, parts, wait_for
 from tests.ray_processes import kill_tree
 

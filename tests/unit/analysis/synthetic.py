@@ -100,16 +100,12 @@ def failed_run(size: int, n_params: int, seed: int = 0):
 
 
 def curves_table(runs) -> pd.DataFrame:
-    """What `analysis.records.read_store` returns for these runs, without the disk (for many seeds)."""
-    frames = []
-    for row, curves in runs:
-        frame = pd.DataFrame(curves)
-        for key in ("run_hash", "task", "task_size", "model", "seed", "params_nonembed", "flops_per_token",
-                    "status"):  # fmt: skip
-            frame[key] = row[key]
-        frame["eval_examples"] = EVAL_EXAMPLES
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    """What `analysis.records.read_store` returns for these runs, without the disk (for many seeds).
+    One frame from one list of rows: a frame per run and a concat took 0.13 s a sweep."""
+    keys = ("run_hash", "task", "task_size", "model", "seed", "params_nonembed", "flops_per_token", "status")
+    rows = [{**point, **{k: row[k] for k in keys}, "eval_examples": EVAL_EXAMPLES}
+            for row, curves in runs for point in curves]  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def make_varied_runs(seed: int = 0, sizes=(3, 4), params=(1e3, 3e3, 1e4, 3e4), seeds=(0, 1),

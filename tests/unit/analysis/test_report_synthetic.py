@@ -20,9 +20,11 @@ def _points(wide):
 
 
 def test_artefact_only_data_is_called_artefact_with_at_most_one_false_positive_in_20_sweeps():
+    # 12 resamples, not 20: the same verdicts on these 20 sweeps (49 artefact, 11 undetermined, no
+    # other), 40% less fitting; with `curves_table` built in one frame, 3.5 s of CPU instead of 8.
     flagged, verdicts = [], []
     for seed in range(20):
-        tests = artefact_by_size(_points(eval_wide(curves_table(make_runs(seed)))), n_boot=20)
+        tests = artefact_by_size(_points(eval_wide(curves_table(make_runs(seed)))), n_boot=12)
         assert set(tests) == {"2", "3", "4"}
         verdicts += [t["loss"]["verdict"] for t in tests.values()]
         flagged += [seed] if any(t["loss"]["verdict"] == "beyond artefact" for t in tests.values()) else []
@@ -81,4 +83,8 @@ def test_degenerate_sweeps_get_a_report_that_says_what_could_not_be_fitted(tmp_p
     else:
         assert "1 model size(s); a law needs 3" in missing["loss vs params (size 2)"]
         assert all(e["star_50"]["status"] != "inside" for e in fits["boundary"]["params"]["sizes"].values())
+        boundary = next(f for f in fits["findings"] if f.startswith("How many parameters"))
+        assert (
+            "(size 2: one model size: a crossing needs two to lie between)" in boundary
+        )  # not only in the table
     assert np.isfinite(fits["n_runs"])

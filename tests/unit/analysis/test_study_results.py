@@ -8,7 +8,9 @@ that does not depend on the resamples (intervals, and what is read off them).
 Issue 30 changed what the rebuild must match: groups (``groups``), verdicts read off intervals
 (``verdict``, ``reason``: resampled), ``deficit``, ``crossing_50`` and the L_50 n constancy test
 (resampled: their values come from intervals), ``degenerate``, the progress section per measure
-(``measures``), findings as a list, a relative ``store`` and ``code_version_warning``."""
+(``measures``), findings as a list, a relative ``store`` and ``code_version_warning``. Then the boundary
+without a logistic (``estimator``, ``bracket``; ``share_inside`` and the interval ends are resampled),
+``stops``, ``compute_to_target``, ``by_stratum`` and ``depth``."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ RESULTS = Path(__file__).resolve().parents[3] / "sweeps" / "results" / "maze_cpu
 # the store, a path relative to where the report was written).
 RESAMPLED = {"bootstrap", "lower_bound_gamma", "findings", "store", "verdict", "reason", "se", "L50n_se", "Q",
              "p_value", "weighted_mean", "share_crossing", "degenerate", "not_fitted", "threshold_vs_length",
-             "ci95"}  # fmt: skip
+             "ci95", "share_inside"}  # fmt: skip
 
 
 def leaves(value, path=()):

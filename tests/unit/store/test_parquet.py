@@ -119,13 +119,13 @@ def test_version_1_files_read_as_the_current_version_and_newer_ones_are_refused(
 
     store = ParquetStore(tmp_path)
     store.write_curves("s", "new", [{**r, "split": "eval:shifted"} for r in rows([1])], 0, 1)
-    for run_hash, version in (("old", "1"), ("future", "4")):
+    for run_hash, version in (("old", "1"), ("future", "5")):
         table = pa.Table.from_pylist(rows([1]), schema=CURVES_SCHEMA)
         folder = tmp_path / "curves" / "sweep_id=s" / f"run_hash={run_hash}"
         folder.mkdir(parents=True)
         pq.write_table(table.replace_schema_metadata({"search_scaling.schema_version": version}),
                        folder / "part-000000000-000000001.parquet")  # fmt: skip
-    with pytest.raises(ValueError, match="has store schema version 4, newer than this code's 3"):
+    with pytest.raises(ValueError, match="has store schema version 5, newer than this code's 4"):
         store.curves(with_runs=False)
     (tmp_path / "curves" / "sweep_id=s" / "run_hash=future" / "part-000000000-000000001.parquet").unlink()
     curves = store.curves(with_runs=False)

@@ -22,6 +22,9 @@ EXPECTED_CELLS = {
     "path_star.yaml": 8,
     "graph_search.yaml": 2,
     "maze_cpu.yaml": 84,
+    "maze_recipe.yaml": 3,
+    "induction_clamps.yaml": 4,
+    "d3_staircase.yaml": 2,
 }
 
 

@@ -99,7 +99,8 @@ def test_the_cells_table_shows_whole_parameters_options_and_only_the_specs_runs(
 def test_rays_messages_about_a_killed_worker_go_to_the_log_even_after_the_sweep(tmp_path, capsys):
     from ray._private import worker
 
-    from search_scaling.sweep.logs import ray_messages_to_log, stderr_to
+    from search_scaling.sweep.logs import stderr_to
+    from search_scaling.sweep.ray_output import ray_messages_to_log
 
     assert ray_messages_to_log() and ray_messages_to_log()  # wrapped once, however often asked
     with stderr_to(tmp_path / "sweep.log"):

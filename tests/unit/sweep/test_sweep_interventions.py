@@ -36,8 +36,8 @@ def test_training_and_task_entries_take_interventions():
 
 
 def test_cells_with_interventions_train_alone_and_validate_says_so():
-    sweep = parse_sweep({**BASE, "grid": {"interventions": {"none": [], "prev": CLAMP}}, "pack": "auto"})
-    found = sweep.packs()
+    sweep = parse_sweep({**BASE, "grid": {"interventions": {"none": [], "prev": CLAMP}}, "pack": "on"})
+    found = packs.plan_sweep(sweep)
     assert sorted(len(p) for p in found) == [1, 1, 1, 1, 2, 2]  # seeds pack; clamped cells alone
     assert all(len(p) == 1 for p in found if p[0].interventions)
     lines = packs.describe(found, None)

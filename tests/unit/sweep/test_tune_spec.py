@@ -11,7 +11,7 @@ import pytest
 from analysis.tuning import best_per_group, lr_law
 from search_scaling.models import param_counts
 from search_scaling.sweep.spec import SpecError, parse_sweep
-from search_scaling.sweep.tune import check_metric, trial_specs, tune_groups
+from search_scaling.sweep.tune_plan import check_metric, trial_specs, tune_groups
 
 BASE = {
     "name": "t",

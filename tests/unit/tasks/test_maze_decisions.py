@@ -134,12 +134,13 @@ def test_decision_metrics_of_a_model_that_only_knows_the_corridors():
     accuracy 1; decision loss log(V) (uniform over the vocabulary)."""
     import torch
 
-    from search_scaling.training.evaluate import _teacher_forced, _token_groups
+    from search_scaling.tasks.base import token_groups
+    from search_scaling.training.evaluate import _teacher_forced
 
     task = get_task("maze", endpoints="balanced")
     batch = task.generate(32, 4, np.random.default_rng(1))
     idx = np.arange(len(batch))
-    groups = torch.from_numpy(_token_groups(batch, idx))
+    groups = torch.from_numpy(token_groups(batch, idx))
     vocab = task.vocab_size(4)
 
     def model(x):  # logits [n, T-1, V]: the true next token at +30, except flat at decisions

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from search_scaling.tasks.base import token_groups
 from search_scaling.tasks.maze.task import MazeTask
-from search_scaling.training.evaluate import _teacher_forced, _token_groups, summarise
+from search_scaling.training.evaluate import _teacher_forced, summarise
 
 
 def test_decision_prob_is_the_mean_of_per_example_products_not_exp_of_minus_the_loss():
@@ -18,7 +19,7 @@ def test_decision_prob_is_the_mean_of_per_example_products_not_exp_of_minus_the_
     uniform = lambda inputs: torch.zeros(*inputs.shape, vocab)  # noqa: E731  [n, T-1, V]: p = 1/V each
     sums = _teacher_forced(uniform, task, batch, np.arange(len(batch)), torch.device("cpu"))
     out = summarise(task, len(batch), sums, {})
-    groups = _token_groups(batch, np.arange(len(batch))) * batch.answer_mask[:, 1:]  # [n, T-1]
+    groups = token_groups(batch, np.arange(len(batch))) * batch.answer_mask[:, 1:]  # [n, T-1]
     n_decisions = (groups == 2).sum(axis=1)  # code 2: "decision" (TOKEN_GROUPS[1])
     assert len(np.unique(n_decisions)) > 1  # the examples vary: the two nulls must differ
     assert out["decision_loss"] == pytest.approx(np.log(vocab), rel=1e-5)
