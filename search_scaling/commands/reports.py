@@ -19,7 +19,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or report_dir(store, args.sweep)
     if args.sweep.endswith("-tune"):
         return _tuning_report(store, args.sweep, Path(out), args)
-    from search_scaling.store.export import report_warning
+    from search_scaling.sweep.preflight import report_warning
 
     warning = report_warning(store, args.sweep)
     if warning:  # before the seconds the report takes, and again under its findings

@@ -123,17 +123,6 @@ def ledger_if_any(stores):
     return stores.ledger
 
 
-def report_warning(store: str, sweep: str) -> str | None:
-    """`unfinished_warning` for the store `report` reads, with its ledger where it has one."""
-    from search_scaling.store.recorder import Stores
-
-    try:
-        ledger = ledger_if_any(Stores.resolve(store, mlflow=False, create=False))
-    except ValueError:  # a remote store without a ledger URL: the runs table is all there is
-        ledger = None
-    return unfinished_warning(ParquetStore(store), sweep, ledger)
-
-
 def unfinished_warning(parquet: ParquetStore, sweep: str, ledger=None) -> str | None:
     """What `report` prints first when the sweep has cells still running or pending (it fits their
     partial curves), or None."""

@@ -1,5 +1,6 @@
-"""What `validate` and `sweep` check against the store before any expensive work (Ray, workers),
-and the `--retrain` reset a rerun applies first.
+"""What `validate`, `sweep` and `report` check against the store before any expensive work (Ray,
+workers, fits): the `--retrain` reset a rerun applies first, the weights a transfer needs, the
+unfinished cells a report would read.
 
 Transfer sources: a dependant that starts from a ``step`` of its source needs that step's weights.
 A source cell of the sweep raises its own ``keep_checkpoints`` to provide them, but only when it is
@@ -108,3 +109,15 @@ def corrupt_finished(stores, sweep, reused: list[str]) -> list[str]:
                      f"curves. Retrain them in place (every other cell is kept): "
                      f"search-scaling sweep {sweep.path} {hashes}")  # fmt: skip
     return lines
+
+
+def report_warning(store: str, sweep: str) -> str | None:
+    """`unfinished_warning` for the store `report` reads, with its ledger where it has one."""
+    from search_scaling.store import ParquetStore, Stores
+    from search_scaling.store.export import ledger_if_any, unfinished_warning
+
+    try:
+        ledger = ledger_if_any(Stores.resolve(store, mlflow=False, create=False))
+    except ValueError:  # a remote store without a ledger URL: the runs table is all there is
+        ledger = None
+    return unfinished_warning(ParquetStore(store), sweep, ledger)
