@@ -68,9 +68,11 @@ def run_tune(sweep: SweepSpec, stores: Stores, address: str | None = None, verbo
         try:
             trials[group.key] = _search(rt, sweep, tune, group, stores, verbose)
         except KeyboardInterrupt:  # not recorded as ended: a rerun resumes its runs (tune_stop.py)
+            from search_scaling.sweep.ray_exit import sigint_held
             from search_scaling.sweep.tune_stop import INTERRUPTED, end_held
 
-            end_held(stores, f"{sweep.name}{SUFFIX}:{group.key}:", "failed", INTERRUPTED)
+            with sigint_held("releasing the interrupted runs"):  # a second Ctrl-C: no half-release
+                end_held(stores, f"{sweep.name}{SUFFIX}:{group.key}:", "failed", INTERRUPTED)
             raise
         save_meta(sweep, stores, {**_recorded(stores, sweep), group.key: trials[group.key]})
     return {g.key: trials[g.key] for g in groups}

@@ -113,3 +113,16 @@ def test_rays_messages_about_a_killed_worker_go_to_the_log_even_after_the_sweep(
     worker.print_to_stdstream(message, ignore_prefix=False)  # how Ray's error thread prints it
     out, err = capsys.readouterr()
     assert out == err == "" and "A worker died" in (tmp_path / "sweep.log").read_text()
+
+
+def test_a_ctrl_c_during_clean_up_is_noted_not_raised(capsys):
+    import os
+    import signal
+
+    from search_scaling.sweep.ray_exit import sigint_held
+
+    before = signal.getsignal(signal.SIGINT)
+    with sigint_held("releasing the interrupted runs") as pressed:
+        os.kill(os.getpid(), signal.SIGINT)  # delivered at once to this (main) thread: no KeyboardInterrupt
+    assert pressed == [signal.SIGINT] and signal.getsignal(signal.SIGINT) is before
+    assert "releasing the interrupted runs" in capsys.readouterr().err
