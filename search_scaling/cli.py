@@ -47,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parser.parse_args(argv)
     try:
-        return command(args.command)(args)
+        rc = command(args.command)(args)
     except ValueError as err:  # user-caused errors: one clear line, no traceback, no password
         from search_scaling.store.locations import redact
 
         print(f"search-scaling {args.command}: error: {redact(str(err))}", file=sys.stderr)
-        return 2
+        rc = 2
+    from search_scaling.sweep.ray_exit import shutdown_ray
+
+    return shutdown_ray(rc)  # here, not in Ray's atexit hook, where Ctrl-C printed a traceback
 
 
 if __name__ == "__main__":

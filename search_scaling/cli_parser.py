@@ -163,6 +163,9 @@ def _sweeps(sub) -> None:
     p.add_argument("--address", help=address)
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--bootstrap", type=int, default=200, metavar="N", help="the report's bootstrap resamples")
+    p.add_argument("--retrain", action="append", default=[], metavar="HASH",
+                   help="train this finished cell again in place (its outputs are removed first; every "
+                   "other cell is kept); repeatable")  # fmt: skip
     add_store_args(p, "sweep")
     p = _add(sub, "tune", "search the spec's tune: space on Ray Tune; writes <spec>.tuned.yaml")
     p.add_argument("spec", type=Path, help="sweep spec with a tune: section")
@@ -244,6 +247,8 @@ def _stores_and_views(sub) -> None:
     p.add_argument("sweep", help="sweep name (the spec's name:)")
     p.add_argument("--out", required=True,
                    help="the new store's folder (or URI); `report --store OUT` reads it")  # fmt: skip
+    p.add_argument("--allow-unfinished", action="store_true",
+                   help="export cells still running or pending as they stand (else refused)")  # fmt: skip
     add_store_args(p, "export")
     p = _add(sub, "mlflow-sync", "backfill MLflow from the Parquet store")
     p.add_argument("--sweep", help="only this sweep (default: every sweep in the store)")

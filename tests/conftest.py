@@ -28,6 +28,8 @@ HEAVY_FIRST = (
     "tests/integration/test_sweep_cluster.py",
     "tests/integration/test_report.py",
     "tests/integration/test_tune.py",
+    "tests/integration/test_tune_faults.py",
+    "tests/integration/test_sweep_repairs.py",
     "tests/integration/test_sweep_kills.py",
     "tests/integration/test_sweep_local.py",
     "tests/integration/test_store_faults.py",

@@ -19,10 +19,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or report_dir(store, args.sweep)
     if args.sweep.endswith("-tune"):
         return _tuning_report(store, args.sweep, Path(out), args)
+    from search_scaling.sweep.preflight import report_warning
+
+    warning = report_warning(store, args.sweep)
+    if warning:  # before the seconds the report takes, and again under its findings
+        print(warning, file=sys.stderr, flush=True)
     fits = build_report(store, args.sweep, out, n_boot=args.bootstrap)
     print(f"report: {Path(out).resolve() / 'index.html'}  ({fits['n_runs']} runs)")
     print("\n".join(f"- {line}" for line in fits["findings"]))
     print(log_report(_report_mirror(store, args), args.sweep, out))
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 

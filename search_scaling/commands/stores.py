@@ -33,10 +33,16 @@ def _ablation(text: str) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Copy one sweep's runs and curves into a compact store that `report --store` rebuilds from."""
-    from search_scaling.store import Stores
-    from search_scaling.store.export import export_sweep
+    import sys
 
-    done = export_sweep(Stores.locate(args.store, create=False), args.sweep, args.out)
+    from search_scaling.store import Stores
+    from search_scaling.store.export import export_sweep, ledger_if_any
+
+    stores = Stores.resolve(args.store, mlflow=False, create=False)
+    done = export_sweep(stores.root, args.sweep, args.out, ledger_if_any(stores), args.allow_unfinished)
+    if done["unfinished"]:
+        print(f"warning: {len(done['unfinished'])} unfinished cell(s) exported as they stand "
+              "(--allow-unfinished)", file=sys.stderr)  # fmt: skip
     print(f"exported {done['runs']} runs, {done['curve_rows']:,} curve rows ({done['bytes'] / 1e6:.2f} MB) "
           f"to {done['out']}")  # fmt: skip
     return 0

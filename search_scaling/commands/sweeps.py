@@ -36,12 +36,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     the report, unless --no-report."""
     _check_count("--bootstrap", args.bootstrap)
     print(f"reading {args.spec} ...", flush=True)  # torch and the stores take seconds to import: said first
+    from search_scaling.sweep import preflight
     from search_scaling.sweep.session import run_session
     from search_scaling.sweep.sources import store_lookup
     from search_scaling.sweep.spec import load_sweep
 
     stores = _stores(args)
     sweep = load_sweep(args.spec, store_lookup(stores))  # init_from may name another sweep's cells
+    preflight.before_sweep(sweep, stores, args.retrain)  # --retrain, a source's weights: before Ray
     return run_session(sweep, stores, args.address, report=not args.no_report, n_boot=args.bootstrap)
 
 
@@ -60,7 +62,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     t = sweep.tune
     print(f"tune {sweep.name}: {len(groups)} group(s) ({t.per}) x {t.samples} samples, objective held-out "
           f"{t.metric} ({t.mode}) -> sweep {sweep.name}{tune_plan.SUFFIX} in {stores.root}")  # fmt: skip
-    trials = tuning.run_tune(sweep, stores, args.address, verbose=args.verbose)
+    try:
+        trials = tuning.run_tune(sweep, stores, args.address, verbose=args.verbose)
+    except KeyboardInterrupt:
+        from search_scaling.sweep.tune_stop import interrupted_words
+
+        print(f"\n{interrupted_words(stores, sweep.name)}", file=sys.stderr)
+        return 130
     summary = tune_outputs.summarise(sweep, stores, trials)
     meta = json.loads(tuning.meta_path(stores, sweep.name).read_text())
     out = args.out or report_dir(stores.root, sweep.name + tune_plan.SUFFIX)
@@ -138,9 +146,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"corrupt curve part {path}: {error}", file=sys.stderr)
     if corrupt:
         print(f"{len(corrupt)} curve part(s) do not read back: those runs' curves are incomplete. Delete "
-              "the part(s) named above so that readers (report, pandas) skip their steps; a rerun does "
-              "not retrain a run the ledger has as finished, so to restore those steps retrain the "
-              "run(s) into a fresh store", file=sys.stderr)  # fmt: skip
+              "the part(s) named above so that readers (report, pandas) skip their steps; to restore those "
+              "steps retrain the run(s) in place: search-scaling sweep SPEC --retrain HASH (a plain "
+              "rerun reuses finished runs)", file=sys.stderr)  # fmt: skip
     return 1 if corrupt else 0
 
 
@@ -151,20 +159,9 @@ def _ledger_missing(stores) -> bool:
 
 def _corrupt_parts(parquet, sweep: str) -> list[tuple[str, str]]:
     """(path, error) of every curve part of ``sweep`` that does not read back in full."""
-    import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
+    from search_scaling.store.repair import corrupt_parts
 
-    selector = pafs.FileSelector(f"{parquet.root}/curves/sweep_id={sweep}", recursive=True,
-                                 allow_not_found=True)  # fmt: skip
-    bad = []
-    for info in parquet.fs.get_file_info(selector):
-        if info.type != pafs.FileType.File or not info.base_name.startswith("part-"):
-            continue
-        try:
-            pq.read_table(info.path, filesystem=parquet.fs)
-        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-            bad.append((info.path, str(err).splitlines()[0]))
-    return bad
+    return [(path, error) for _, path, error in corrupt_parts(parquet, sweep)]
 
 
 def cmd_sweeps(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from search_scaling.commands.args import _stores
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a sweep spec and print its cells: run hash, sizes, parameters, budget, FLOPs."""
     from search_scaling.models import param_counts
+    from search_scaling.sweep import preflight
     from search_scaling.sweep.packs import check_memory
     from search_scaling.sweep.short_budgets import short_budget_warnings
     from search_scaling.sweep.sources import store_lookup
@@ -19,6 +20,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from search_scaling.training.weights import kept_bytes
 
     sweep = load_sweep(args.spec, store_lookup(lambda: _stores(args, create=False)))
+    preflight.check_sources_kept(sweep, lambda: _stores(args, create=False))  # a finished source's weights
     check_memory(sweep)  # planning's problems too, before the cells are listed
     total, kept, planned = 0.0, 0, []
     print(f"{'run_hash':16s} {'task':12s} {'size':>4s} {'model':9s} {'params':>11s} {'seed':>4s} "

@@ -143,6 +143,17 @@ class Ledger:
             stmt = update(runs).where(held).values(status=status, error=error, updated_at=_now())
             return conn.execute(stmt).rowcount == 1
 
+    def reset(self, run_hash: str) -> bool:
+        """Return a cell that no worker holds to ``pending`` (its outputs were removed: it is to be
+        trained again from scratch). True if the ledger had the cell."""
+        with self.engine.begin() as conn:
+            stmt = (
+                update(runs)
+                .where((runs.c.run_hash == run_hash) & (runs.c.status != "running"))
+                .values(status="pending", owner=None, heartbeat_at=None, error=None, updated_at=_now())
+            )
+            return conn.execute(stmt).rowcount == 1
+
     def _lost(self, run_hash: str, attempt: int) -> str:
         row = self.get(run_hash) or {}
         return (f"run {run_hash}: attempt {attempt} no longer holds the cell (ledger: status "
@@ -159,12 +170,32 @@ class Ledger:
             rows = conn.execute(select(runs.c.run_hash, runs.c.status).where(runs.c.run_hash.in_(run_hashes)))
             return dict(rows.all())
 
+    def held(self, owner_prefix: str, run_hashes: list[str] | None = None) -> list[dict]:
+        """The ``running`` rows (run_hash, sweep_id, owner) whose owner starts with ``owner_prefix``
+        (the trials of one search), among ``run_hashes`` if given."""
+        cond = (runs.c.status == "running") & runs.c.owner.startswith(owner_prefix, autoescape=True)
+        if run_hashes is not None:
+            cond = cond & runs.c.run_hash.in_(run_hashes)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs.c.run_hash, runs.c.sweep_id, runs.c.owner).where(cond))
+            return [dict(r) for r in rows.mappings().all()]
+
     def errors(self, run_hashes: list[str]) -> dict[str, str]:
         """{run hash: recorded error} of the ``failed`` cells among ``run_hashes``."""
         with self.engine.connect() as conn:
             failed = (runs.c.run_hash.in_(run_hashes)) & (runs.c.status == "failed")
             rows = conn.execute(select(runs.c.run_hash, runs.c.error).where(failed))
             return {h: e or "(no error recorded)" for h, e in rows.all()}
+
+    def sweep_statuses(self, sweep_id: str) -> dict[str, str]:
+        """{run hash: status} of the runs registered under ``sweep_id``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs.c.run_hash, runs.c.status).where(runs.c.sweep_id == sweep_id))
+            return dict(rows.all())
+
+    def sweep_counts(self, sweep_id: str) -> Counter:
+        """How many runs registered under ``sweep_id`` are in each status."""
+        return Counter(self.sweep_statuses(sweep_id).values())
 
     def counts(self, run_hashes: list[str]) -> Counter:
         found = self.statuses(run_hashes)

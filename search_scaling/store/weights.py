@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import pyarrow.fs as pafs
 
@@ -104,8 +105,7 @@ def read_weights(stores, row: dict, step: int | None = None) -> tuple[int, dict]
     kept = kept_steps(stores, row)
     run_hash = row["run_hash"]
     if not kept:
-        raise ValueError(f"run {run_hash} kept no checkpoints (keep_checkpoints: none); train it with "
-                         "keep_checkpoints: final or log")  # fmt: skip
+        raise ValueError(no_weights_reason(stores, row))
     step = max(kept) if step is None else step
     if step not in kept:
         raise ValueError(f"run {run_hash} kept no checkpoint at step {step}; kept steps: {list(kept)}")
@@ -114,6 +114,32 @@ def read_weights(stores, row: dict, step: int | None = None) -> tuple[int, dict]
         raw = store.read(row["sweep_id"], run_hash, step)
         return step, wt.from_bytes(raw, store.path(row["sweep_id"], run_hash, step))["model"]
     return step, _from_resume_checkpoint(_resume_checkpoint(stores, row))
+
+
+def no_weights_reason(stores, row: dict) -> str:
+    """Why a run has no weights in this store, most specific first: the store is an export (runs and
+    curves only), the run did not finish, it kept none, or its kept files are gone."""
+    import json
+
+    from search_scaling.store.export import EXPORT_MARK, is_export
+    from search_scaling.store.locations import redact
+
+    run_hash, store = row["run_hash"], redact(stores.root)
+    if is_export(stores.root):
+        source = json.loads((Path(stores.root) / EXPORT_MARK).read_text()).get("source", "?")
+        return (f"run {run_hash}: store {store} is an export (runs and curves only, no weights); load "
+                f"it from the store it was exported from ({redact(source)})")  # fmt: skip
+    keep = json.loads(row["spec_json"]).get("keep_checkpoints", "none") if row.get("spec_json") else "none"
+    if row["status"] != "done":
+        why = f" ({row['error']})" if row.get("error") else ""
+        return (f"run {run_hash} is {row['status']!r}{why} and kept no checkpoint before it stopped "
+                f"(keep_checkpoints: {keep}); train it again to load it")  # fmt: skip
+    if keep == "none":
+        return (f"run {run_hash} kept no checkpoints (keep_checkpoints: none); train it with "
+                "keep_checkpoints: final or log")  # fmt: skip
+    return (f"run {run_hash} was trained with keep_checkpoints: {keep}, but its weights are not in "
+            f"store {store} (weights/sweep_id={row['sweep_id']}/run_hash={run_hash}/ is missing: a copy "
+            "without them?)")  # fmt: skip
 
 
 def source_weights(stores, spec) -> dict:

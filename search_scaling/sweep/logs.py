@@ -32,7 +32,10 @@ def log_path(store_root: str, sweep: str) -> Path:
 @contextlib.contextmanager
 def stderr_to(path: Path):
     """Send stderr (fd 2 and ``sys.stderr``) to ``path`` (appended) inside the block."""
+    from search_scaling.sweep.ray_output import send_ray_messages_to
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    send_ray_messages_to(path)  # Ray's late messages follow, after the block too
     for stream in (sys.stdout, sys.stderr, sys.__stderr__):
         with contextlib.suppress(Exception):
             stream.flush()

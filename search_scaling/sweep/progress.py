@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 
-from search_scaling.sweep.state import SweepState
+from search_scaling.sweep.state import FINISHED, SweepState
 
 ORDER = ("done", "running", "pending", "failed", "diverged")
 STARTING = ("setting up the ledger and MLflow", "starting Ray")
@@ -57,8 +57,10 @@ class SweepDisplay:
         for line in state.notes[self._notes :]:
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         self._notes = len(state.notes)
-        for outcome in state.outcomes[self._outcomes :]:  # what ended, then the stage it led to
-            self._line(state, outcome_line(state, outcome))
+        new = state.outcomes[self._outcomes :]
+        for i, outcome in enumerate(new):  # what ended, then the stage it led to
+            later = sum(o.status in FINISHED for o in new[i + 1 :])  # a pack's members end together
+            self._line(state, outcome_line(state, outcome, state.finished - later))
         self._outcomes = len(state.outcomes)
         if state.stage != self._stage:
             self._stage = state.stage
@@ -106,7 +108,9 @@ def stage_line(state: SweepState) -> str:
     return state.stage + ("..." if not state.stage.endswith("...") else "")
 
 
-def outcome_line(state: SweepState, outcome) -> str:
+def outcome_line(state: SweepState, outcome, finished: int | None = None) -> str:
+    """``done maze-3 L1-D8 s0 (hash): exact 0.750, loss 0.500 in 4s; 3/6 finished``; ``finished``:
+    the count as of this cell (the members of a pack end at once, each counted in turn)."""
     spec = state.by_hash.get(outcome.run_hash)
     label = spec.label if spec is not None else outcome.run_hash
     metric = spec.task_obj.primary_metric if spec is not None else "exact"
@@ -117,7 +121,7 @@ def outcome_line(state: SweepState, outcome) -> str:
     what = ", ".join(shown) or (error or "")
     took = f" in {outcome.seconds:.0f}s" if outcome.seconds > 0 else ""
     return (f"{outcome.status} {label} ({outcome.run_hash}){': ' + what if what else ''}{took}; "
-            f"{state.finished}/{state.total} finished")  # fmt: skip
+            f"{state.finished if finished is None else finished}/{state.total} finished")  # fmt: skip
 
 
 def counts_table(state: SweepState) -> Table:
@@ -194,22 +198,38 @@ def summary_words(state: SweepState) -> str:
 
 
 def summary_table(runs) -> Table:
-    """One row per run of the sweep from the store's runs table, with its hash (what `inspect` takes)."""
+    """One row per run of the sweep from the store's runs table, with its hash (what `inspect` takes),
+    and an ``options`` column when any run has task options (variants would look identical)."""
     import json
 
+    texts = runs["spec_json"] if "spec_json" in runs else [None] * len(runs)
+    options = [
+        _options_text(json.loads(s).get("task_options") if isinstance(s, str) else None) for s in texts
+    ]
+    shown = any(options)
+    columns = ["run_hash", "task", "size", *(["options"] if shown else []), "model", "params", "seed",
+               "status", "steps", "loss", "exact", "seconds"]  # fmt: skip
     table = Table(title="cells")
-    for col in ("run_hash", "task", "size", "model", "params", "seed", "status", "steps", "loss", "exact",
-                "seconds"):  # fmt: skip
-        table.add_column(col, justify="right", no_wrap=True)
-    for row in runs.sort_values(["task", "task_size", "params_nonembed", "seed"]).itertuples(index=False):
+    for col in columns:
+        table.add_column(col, justify="left" if col == "options" else "right", no_wrap=True)
+    order = runs.assign(options_text=options)
+    order = order.sort_values(["task", "task_size", "options_text", "params_nonembed", "seed"])
+    for row in order.itertuples(index=False):
         final = json.loads(row.final_json) if isinstance(row.final_json, str) else {}  # NaN: none
-        table.add_row(row.run_hash, row.task, str(row.task_size), row.model, f"{row.params_nonembed:,}",
-                      str(row.seed), row.status, _fmt(row.steps, "d"), _fmt(final.get("loss")),
-                      _fmt(final.get("exact")), _fmt(row.train_seconds, ".0f"))  # fmt: skip
+        cells = [row.run_hash, row.task, str(row.task_size), *([row.options_text or "-"] if shown else []),
+                 row.model, _fmt(row.params_nonembed, ",d"), _fmt(row.seed, "d"), row.status,
+                 _fmt(row.steps, "d"), _fmt(final.get("loss")), _fmt(final.get("exact")),
+                 _fmt(row.train_seconds, ".0f")]  # fmt: skip
+        table.add_row(*cells)
     return table
+
+
+def _options_text(options) -> str:
+    """``variant=standard, p=0.3``: a run's task options, compact; empty when it has none."""
+    return ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items()))
 
 
 def _fmt(value, spec: str = ".3f") -> str:
     if value is None or value != value:
         return "-"
-    return format(int(value) if spec == "d" else value, spec)
+    return format(int(value) if spec.endswith("d") else value, spec)

@@ -182,6 +182,9 @@ def _run(sweep: SweepSpec, stores: Stores, address: str | None, todo: list, stat
         show("starting Ray" if address in (None, "local") else f"connecting to Ray at {address}")
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
+        from search_scaling.sweep.ray_output import ray_messages_to_log
+
+        ray_messages_to_log()  # a killed worker's messages go to the log, not into the display
         cpus = ray.cluster_resources().get("CPU", 0)
         note(f"Ray: {ray.get_runtime_context().gcs_address} ({cpus:g} CPUs)")
     check_resources(sweep)  # an impossible request: one error now, not a wait forever at start-up
@@ -210,6 +213,7 @@ def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: l
               state: SweepState, show) -> None:  # fmt: skip
     """Keep ``max_concurrent`` tasks in flight until every queued unit (a pack of cells, or one
     cell) has an outcome."""
+    told: set[str] = set()  # cells whose wait for a stale claim was already said
     while queue or running:
         while queue and len(running) < sweep.max_concurrent:
             # a transfer waits for its source
@@ -226,11 +230,29 @@ def _schedule(ray, task, sweep: SweepSpec, stores: Stores, driver: str, queue: l
             done = _outcomes(ray, ref, unit)
             busy = tuple(spec for spec, outcome in zip(unit, done) if outcome.status == "busy")
             if busy:  # held by a worker of an earlier driver: wait until stale
+                state.notes += [_waiting_line(stores, s) for s in busy if s.run_hash not in told]
+                told.update(s.run_hash for s in busy)
+                show()  # said before the wait, which may last up to STALE_AFTER_S
                 time.sleep(BUSY_RETRY_S)
                 queue.append(busy)
             state.add_outcomes([outcome for outcome in done if outcome.status != "busy"])
         state.running = sum(len(unit) for unit in running.values())
         show()
+
+
+def _waiting_line(stores: Stores, spec) -> str:
+    """Why a cell is not running yet: another driver's worker holds it (alive, or dead and not yet
+    stale)."""
+    import datetime as dt
+
+    row = stores.ledger.get(spec.run_hash) or {}
+    beat = row.get("heartbeat_at")
+    if beat is not None and beat.tzinfo is None:
+        beat = beat.replace(tzinfo=dt.timezone.utc)  # SQLite keeps UTC without its zone
+    age = f"{(dt.datetime.now(dt.timezone.utc) - beat).total_seconds():.0f}s ago" if beat else "never"
+    return (f"waiting for {spec.label} ({spec.run_hash}): held by {row.get('owner')!r}, last heartbeat "
+            f"{age}; it is taken over once that heartbeat is {STALE_AFTER_S:.0f}s old (its worker died), "
+            "or reused if it finishes")  # fmt: skip
 
 
 def _submit(task, sweep: SweepSpec, stores: Stores, driver: str, unit: tuple):
@@ -271,4 +293,6 @@ def _outcomes(ray, ref, unit: tuple) -> list[CellOutcome]:
         got = ray.get(ref)
         return got if isinstance(got, list) else [got]
     except Exception as err:  # noqa: BLE001 -- retries exhausted: the ledger already says failed
-        return [CellOutcome(spec.run_hash, "failed", {"error": str(err)[:200]}, 0.0) for spec in unit]
+        from search_scaling.sweep.ray_output import plain_error
+
+        return [CellOutcome(spec.run_hash, "failed", {"error": plain_error(err)}, 0.0) for spec in unit]

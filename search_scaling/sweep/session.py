@@ -35,15 +35,28 @@ def run_session(sweep, stores, address: str | None = None, report: bool = True, 
         print(f"\ninterrupted: cells in flight released (ledger: failed, 'interrupted'); "
               f"{_counts_words(counts)}; the same command resumes", file=sys.stderr)  # fmt: skip
         return 130
-    console.print(summary_table(stores.parquet.runs(sweep=sweep.name)))
+    runs = stores.parquet.runs(sweep=sweep.name)
+    console.print(summary_table(runs[runs["run_hash"].isin(sweep.run_hashes)]))  # this spec's cells only
     console.print(summary_words(state), markup=False, highlight=False)
     failed = print_failures(stores, sweep.run_hashes)
+    corrupt = _corrupt_finished(stores, sweep)
     if report:  # fits with bootstrap intervals: seconds to minutes, said before they start
         console.print(f"writing the report ({n_boot} bootstrap resamples) ...", markup=False, highlight=False)
     for line in _next_steps(sweep, stores, state, report, n_boot):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     unfinished = sum(n for status, n in counts.items() if status not in ("done", "diverged"))
-    return 0 if unfinished == 0 and not failed else 1
+    return 0 if unfinished == 0 and not failed and not corrupt else 1
+
+
+def _corrupt_finished(stores, sweep) -> int:
+    """Name (stderr) the finished cells whose curve parts do not read back; returns how many parts."""
+    from search_scaling.sweep.preflight import corrupt_finished
+
+    done = [h for h, s in stores.ledger.statuses(sweep.run_hashes).items() if s == "done"]
+    lines = corrupt_finished(stores, sweep, done)
+    for line in lines:
+        print(line, file=sys.stderr)
+    return max(0, len(lines) - 1)
 
 
 def _counts_words(counts: dict) -> str:

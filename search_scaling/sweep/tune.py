@@ -65,7 +65,15 @@ def run_tune(sweep: SweepSpec, stores: Stores, address: str | None = None, verbo
                 runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}},
             )
     for group in todo:
-        trials[group.key] = _search(rt, sweep, tune, group, stores, verbose)
+        try:
+            trials[group.key] = _search(rt, sweep, tune, group, stores, verbose)
+        except KeyboardInterrupt:  # not recorded as ended: a rerun resumes its runs (tune_stop.py)
+            from search_scaling.sweep.ray_exit import sigint_held
+            from search_scaling.sweep.tune_stop import INTERRUPTED, end_held
+
+            with sigint_held("releasing the interrupted runs"):  # a second Ctrl-C: no half-release
+                end_held(stores, f"{sweep.name}{SUFFIX}:{group.key}:", "failed", INTERRUPTED)
+            raise
         save_meta(sweep, stores, {**_recorded(stores, sweep), group.key: trials[group.key]})
     return {g.key: trials[g.key] for g in groups}
 
@@ -140,7 +148,10 @@ def _search(rt, sweep: SweepSpec, tune: TuneSpec, group: Group, stores: Stores, 
             storage_path=str(Path(_tune_dir(stores)).resolve()),
         ),
     )
-    results = tuner.fit()
+    from search_scaling.sweep.tune_stop import interrupts_raise
+
+    with interrupts_raise():  # Tune's own Ctrl-C would end the trials as if pruned
+        results = tuner.fit()
     specs = [trial_specs(group, r.config, tune, sweep.name) for r in results]
     _settle(stores, [s for trial in specs for s in trial], f"{sweep.name}{SUFFIX}:{group.key}:")
     return [[s.run_hash for s in trial] for trial in specs]
@@ -149,27 +160,11 @@ def _search(rt, sweep: SweepSpec, tune: TuneSpec, group: Group, stores: Stores, 
 def _settle(stores: Stores, specs: list[RunSpec], owner_prefix: str) -> None:
     """A stopped trial's actor may end before its run recorded ``pruned`` (Tune does not wait for the
     trial's thread): such runs are still ``running`` under an owner of this search that is gone.
-    End them ``pruned`` in the ledger and the runs table; their curves were flushed before each
-    report, and the checkpoint lets a later search go on."""
-    from search_scaling.store.recorder import SCALE_COLUMNS, run_row
+    End them ``pruned``; their curves were flushed before each report, and the checkpoint lets a
+    later search go on."""
+    from search_scaling.sweep.tune_stop import end_held
 
-    for spec in specs:
-        row = stores.ledger.get(spec.run_hash)
-        if not row or row["status"] != "running" or not (row["owner"] or "").startswith(owner_prefix):
-            continue
-        if not stores.ledger.release(
-            spec.run_hash, row["owner"], "stopped by the scheduler", status="pruned"
-        ):
-            continue
-        runs = stores.parquet.runs(sweep=spec.sweep)
-        runs = runs[runs["run_hash"] == spec.run_hash]
-        if len(runs):
-            old = runs.iloc[0]
-            scale = {k: int(old[k]) for k in SCALE_COLUMNS}
-            new = run_row(
-                spec, scale, "pruned", old["started_at"].to_pydatetime(), error="stopped by the scheduler"
-            )
-            stores.parquet.write_run(spec.sweep, spec.run_hash, new, "settle")
+    end_held(stores, owner_prefix, "pruned", "stopped by the scheduler", [s.run_hash for s in specs])
 
 
 def _prepare_mirror(sweep: SweepSpec, stores: Stores) -> None:

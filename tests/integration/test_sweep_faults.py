@@ -38,6 +38,7 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     assert "6 cell(s) to run in 4 pack(s)" in out  # one pack of three; transfers train alone
     error = f"RuntimeError: run {broken}: fault injected at 'setup'"
     assert f"failed {broken}: {error}" in out and "'running'" not in out
+    assert "\x1b[" not in out and "(raylet)" not in out  # no colour codes, no Ray messages in piped output
     ledger = Ledger(f"sqlite:///{store / 'ledger.db'}")
     assert ledger.statuses(hashes) == {hashes[0]: "done", bad_loss: "diverged", broken: "failed"}
     reason = f"ValueError: init_from: source run {broken} is 'failed': {error}"

@@ -29,6 +29,7 @@ def test_a_sigkilled_trial_is_retried_and_its_curves_end_complete(tmp_path):
     os.kill(int(worker[0]), signal.SIGKILL)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
+    assert "(raylet)" not in out and "\x1b[" not in out, out  # Ray's messages went to the log file
     curves_complete(store, body)
     statuses = Ledger(f"sqlite:///{store / 'ledger.db'}").statuses(parse_sweep(body).run_hashes)
     assert list(statuses.values()) == ["done", "done"]

@@ -22,7 +22,19 @@ LAYERS = [  # names inside the package; "" is the package itself
     ("sweep spec", ["sweep.spec", "sweep.tune_spec", "sweep.sources"]),
     # pure functions of the spec and the machine
     ("planning", ["sweep.packs", "sweep.resources", "sweep.short_budgets", "sweep.tune_plan"]),
-    ("execution", ["sweep.runner", "sweep.state", "sweep.tune", "sweep.tune_trial"]),
+    (
+        "execution",
+        [
+            "sweep.runner",
+            "sweep.state",
+            "sweep.tune",
+            "sweep.tune_trial",
+            "sweep.tune_stop",
+            "sweep.preflight",
+            "sweep.ray_output",
+            "sweep.ray_exit",
+        ],
+    ),
     ("sessions and outputs", ["sweep.session", "sweep.progress", "sweep.logs", "sweep.tune_outputs"]),
     ("views", ["", "loader", "ui", "cli_parser", "commands"]),
     ("dispatch", ["cli"]),
