@@ -50,7 +50,7 @@ def test_the_piped_display_tells_the_truth_from_the_first_line_to_the_summary(re
     assert out[0].startswith("reading ") and out[1].startswith("sweep two: 2 cells -> store ")
     log = out[2].removeprefix("log: ").split()[0]
     assert out[2].startswith("log: ") and "Started a local Ray instance" in Path(log).read_text()
-    stages = [line.split("] ", 1)[1] for line in out if re.match(r"\[ *\d+s\] ", line)]
+    stages = [line.split("] ", 1)[1] for line in out if re.match(r"\[ *\d+s since start\] ", line)]
     assert stages[:2] == [
         "setting up the ledger and MLflow...",
         "starting Ray... (2 of 2 cells to run, 0 reused)",
@@ -86,7 +86,12 @@ def test_report_numbers_come_from_the_runs(report):
         assert (out / name).stat().st_size > 5_000
     leads = fits["progress"]["lead_times"]  # every run logged its progress measures
     assert sorted({r["run_hash"] for r in leads}) == sorted(runs["run_hash"])
-    assert {r["measure"] for r in leads} == {"wall_probe_best", "adj_attn_max", "lens_decision_L0"}
+    assert {r["measure"] for r in leads} == {
+        "wall_probe_best",
+        "adj_attn_max",
+        "lens_decision_L0",
+        "path_probe_best",
+    }
     assert (out / "progress_panel.png").exists()
     page = (out / "index.html").read_text()
     assert 'id="summary"' in page and 'id="lead-times"' in page  # with the progress panel:
