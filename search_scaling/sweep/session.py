@@ -95,7 +95,8 @@ def write_report(stores, sweep: str, n_boot: int = 200) -> list[str]:
                 f"{_store_flag(stores)}"]  # fmt: skip
     page = (out / "index.html").resolve()
     opener = "open" if sys.platform == "darwin" else "xdg-open"
-    return [fits["findings"], f"report: {page}", f"  open it: {opener} {page}",
+    findings = [f"- {line}" for line in fits["findings"]]  # one bullet per question, as `report` prints them
+    return [*findings, f"report: {page}", f"  open it: {opener} {page}",
             log_report(stores.mirror if stores.tracking_uri else None, sweep, out)]  # fmt: skip
 
 

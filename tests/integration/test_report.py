@@ -63,6 +63,7 @@ def test_the_piped_display_tells_the_truth_from_the_first_line_to_the_summary(re
         r"sweep two: 2 cells: 2 done; 2 trained now, 0 reused from earlier runs; \d+s \(start-up", text
     )
     assert "  best exact on maze-3: " in text and f"report: {report[1].resolve() / 'index.html'}" in text
+    assert "\n- The sweep: 2 runs" in text and "['The sweep" not in text  # findings as bullets, not a list
     assert "MLflow: report logged as artifacts of the sweep's parent run" in text
     assert re.search(
         r"MLflow: .*search-scaling.* ui --store \S+ +then open http://127.0.0.1:5000/#/experiments/", text
