@@ -25,51 +25,24 @@ and ``.png``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from repro import SWEEPS, arguments, load_spec, run_cells, save_figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-HERE = Path(__file__).parent
-SWEEPS = HERE.parent / "sweeps"
-OUT = HERE / "results"
 SPECS = {"induction": "induction_clamps", "d3": "d3_staircase"}
 FORMED = 0.5  # token accuracy at which induction counts as formed (chance: 1/64)
 
 
-def load(part: str, steps: int | None, tag: str):
-    from search_scaling.sweep.spec import parse_sweep
-
-    path = SWEEPS / f"{SPECS[part]}.yaml"
-    raw = yaml.safe_load(path.read_text())
-    if steps is not None:
-        raw["budget"] = {"steps": steps}
-    if tag:
-        raw["name"] = f"{raw['name']}-{tag}"
-    return parse_sweep(raw, str(path))
-
-
 def train(sweep, store: str) -> tuple[pd.DataFrame, object]:
     """Run the sweep's unfinished cells; its curves, with each run's intervention-set name."""
-    from search_scaling.store import Stores
-    from search_scaling.sweep.runner import run_sweep
-
-    stores = Stores.resolve(store, mlflow=False)
-    start = time.perf_counter()
-    counts = run_sweep(sweep, stores)
-    print(f"sweep {sweep.name}: {dict(counts)} in {time.perf_counter() - start:.0f} s", flush=True)
-    curves = stores.parquet.curves(sweep=sweep.name)
-    curves = curves[curves["run_hash"].isin(sweep.run_hashes)]
+    curves, stores = run_cells(sweep, store)
     named = {h: sweep.origins.get(h, {}).get("interventions", "none") for h in sweep.run_hashes}
     return curves.assign(setting=curves["run_hash"].map(named)), stores
 
@@ -191,7 +164,7 @@ def plot_induction(curves: pd.DataFrame, runs: dict, summary: dict, out: Path) -
     axes[2].set_ylabel("final held-out token accuracy")
     axes[2].set_title("zeroed at evaluation (layer-1 heads)")
     axes[2].legend(fontsize=8)
-    _save(fig, out)
+    save_figure(fig, out)
 
 
 # -- d3 ---------------------------------------------------------------------------------------------------
@@ -260,7 +233,7 @@ def plot_d3(summary: dict, out: Path) -> None:
             lens = np.array([[entry["lens"][layer][k] for k in ks] for layer in sorted(entry["lens"])])
             _heat(row[1], lens, [f"after layer {layer + 1}" for layer in sorted(entry["lens"])], ks,
                   "logit lens at <predict>: answer accuracy")  # fmt: skip
-    _save(fig, out)
+    save_figure(fig, out)
 
 
 def _heat(ax, grid: np.ndarray, rows: list[str], ks: list[int], title: str) -> None:
@@ -281,33 +254,17 @@ def _finite(value):
     return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
-def _save(fig, out: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"wrote {out}")
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=[*SPECS, "all"], default="all")
-    p.add_argument("--steps", type=int, help="replace the spec's budget (a check, not the measurement)")
-    p.add_argument("--tag", default="", help="suffix of the sweep name and of the output files")
-    p.add_argument("--store", default="runs/repro")
-    p.add_argument("--out", type=Path, default=OUT)
-    args = p.parse_args()
-    os.environ.setdefault("RAY_ADDRESS", "local")  # never join a cluster this machine has registered
-    suffix = f"_{args.tag}" if args.tag else ""
-    args.out.mkdir(parents=True, exist_ok=True)
-    for part in SPECS if args.part == "all" else (args.part,):
-        sweep = load(part, args.steps, args.tag)
+    args = arguments(__doc__, SPECS)
+    for part in args.parts:
+        sweep = load_spec(SPECS[part], args.steps, args.tag)
         start = time.perf_counter()
         curves, stores = train(sweep, args.store)
         report = induction_report if part == "induction" else d3_report
-        summary = report(curves, stores, args.out / f"causal_{part}{suffix}.png")
+        summary = report(curves, stores, args.out / f"causal_{part}{args.suffix}.png")
         summary.update({"sweep": sweep.name, "cells": len(sweep.cells), "wall_s": time.perf_counter() - start,
                         "steps": sorted({c.steps for c in sweep.cells})})  # fmt: skip
-        path = args.out / f"causal_{part}{suffix}.json"
+        path = args.out / f"causal_{part}{args.suffix}.json"
         path.write_text(json.dumps(_finite(summary), indent=1, default=float))
         print(f"wrote {path}")
 

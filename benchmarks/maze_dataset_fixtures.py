@@ -31,23 +31,22 @@ from maze_dataset.tokenization import (  # noqa: E402
 )
 
 LEGACY = MazeTokenizer(tokenization_mode=TokenizationMode.AOTP_UT_uniform, max_grid_size=16)
-SORTED = MazeTokenizerModular(
-    prompt_sequencer=PromptSequencers.AOTP(
-        coord_tokenizer=CoordTokenizers.UT(),
-        adj_list_tokenizer=AdjListTokenizers.AdjListCoord(
-            shuffle_d0=False, edge_permuter=EdgePermuters.SortedCoords()
-        ),
+
+
+def sorted_tokenizer(coords):
+    """maze-dataset's AOTP with the adjacency list in sorted order (no shuffling): the order our own
+    generator is compared in."""
+    sorted_edges = AdjListTokenizers.AdjListCoord(
+        shuffle_d0=False, edge_permuter=EdgePermuters.SortedCoords()
     )
-)
+    return MazeTokenizerModular(
+        prompt_sequencer=PromptSequencers.AOTP(coord_tokenizer=coords, adj_list_tokenizer=sorted_edges)
+    )
+
+
+SORTED = sorted_tokenizer(CoordTokenizers.UT())
 LEGACY_CTT = MazeTokenizer(tokenization_mode=TokenizationMode.AOTP_CTT_indexed, max_grid_size=16)
-SORTED_CTT = MazeTokenizerModular(
-    prompt_sequencer=PromptSequencers.AOTP(
-        coord_tokenizer=CoordTokenizers.CTT(),
-        adj_list_tokenizer=AdjListTokenizers.AdjListCoord(
-            shuffle_d0=False, edge_permuter=EdgePermuters.SortedCoords()
-        ),
-    )
-)
+SORTED_CTT = sorted_tokenizer(CoordTokenizers.CTT())
 GENERATORS = {"dfs": LatticeMazeGenerators.gen_dfs, "wilson": LatticeMazeGenerators.gen_wilson}
 
 

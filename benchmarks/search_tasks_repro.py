@@ -20,50 +20,22 @@ Writes ``benchmarks/results/search_repro_<part>[_<tag>].json`` and ``.png``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from repro import arguments, load_spec, run_cells, save_figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-
-HERE = Path(__file__).parent
-SWEEPS = HERE.parent / "sweeps"
-OUT = HERE / "results"
 PARTS = ("path_star", "graph_search")
-
-
-def load(part: str, steps: int | None, tag: str):
-    """The part's sweep spec, with the budget replaced by ``steps`` (and the name tagged) if given."""
-    from search_scaling.sweep.spec import parse_sweep
-
-    path = SWEEPS / f"{part}.yaml"
-    raw = yaml.safe_load(path.read_text())
-    if steps is not None:
-        raw["budget"] = {"steps": steps}
-    if tag:
-        raw["name"] = f"{raw['name']}-{tag}"
-    return parse_sweep(raw, str(path))
 
 
 def train(sweep, store: str) -> pd.DataFrame:
     """Run the sweep's unfinished cells; its held-out curves (split eval), one row per metric."""
-    from search_scaling.store import Stores
-    from search_scaling.sweep.runner import run_sweep
-
-    stores = Stores.resolve(store, mlflow=False)
-    start = time.perf_counter()
-    counts = run_sweep(sweep, stores)
-    print(f"sweep {sweep.name}: {dict(counts)} in {time.perf_counter() - start:.0f} s", flush=True)
-    curves = stores.parquet.curves(sweep=sweep.name)
-    curves = curves[curves["run_hash"].isin(sweep.run_hashes) & (curves["split"] == "eval")]
+    curves = run_cells(sweep, store)[0]
+    curves = curves[curves["split"] == "eval"]
     options = {c.run_hash: json.dumps({**c.task_options, "train": c.train_options.get("distribution")},
                                       sort_keys=True) for c in sweep.cells}  # fmt: skip
     return curves.assign(options=curves["run_hash"].map(options))
@@ -102,7 +74,7 @@ def path_star_report(curves: pd.DataFrame, out: Path) -> dict:
             axes[2].plot(_steps(series), series.values, style, color=f"C{d - 2}", label=label)
     axes[2].set_xscale("log")
     _titles(axes[2], "forward, teacher forced: Clever Hans", "training step", "accuracy")
-    _save(fig, out)
+    save_figure(fig, out)
     return {"final": rows.to_dict(orient="records")}
 
 
@@ -130,7 +102,7 @@ def graph_search_report(curves: pd.DataFrame, out: Path) -> dict:
         axes[2].plot(_steps(series), series.values, label=f"trained on {_trained_on(options)}, seed {seed}")
     axes[2].set_xscale("log")
     _titles(axes[2], "first move over training (all lookaheads)", "training step", "accuracy")
-    _save(fig, out)
+    save_figure(fig, out)
     return {"lookaheads": looks, "by_training_distribution": result}
 
 
@@ -154,33 +126,17 @@ def _titles(ax, title: str, xlabel: str, ylabel: str) -> None:
     ax.legend(fontsize=8)
 
 
-def _save(fig, out: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"wrote {out}")
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=[*PARTS, "all"], default="all")
-    p.add_argument("--steps", type=int, help="replace the specs' budget (a check, not the measurement)")
-    p.add_argument("--tag", default="", help="suffix of the sweep name and of the output files")
-    p.add_argument("--store", default="runs/repro")
-    p.add_argument("--out", type=Path, default=OUT)
-    args = p.parse_args()
-    os.environ.setdefault("RAY_ADDRESS", "local")  # never join a cluster this machine has registered
-    suffix = f"_{args.tag}" if args.tag else ""
-    args.out.mkdir(parents=True, exist_ok=True)
-    for part in PARTS if args.part == "all" else (args.part,):
-        sweep = load(part, args.steps, args.tag)
+    args = arguments(__doc__, PARTS)
+    for part in args.parts:
+        sweep = load_spec(part, args.steps, args.tag)
         start = time.perf_counter()
         curves = train(sweep, args.store)
         report = path_star_report if part == "path_star" else graph_search_report
-        summary = report(curves, args.out / f"search_repro_{part}{suffix}.png")
+        summary = report(curves, args.out / f"search_repro_{part}{args.suffix}.png")
         summary.update({"sweep": sweep.name, "cells": len(sweep.cells), "wall_s": time.perf_counter() - start,
                         "steps": sorted({c.steps for c in sweep.cells})})  # fmt: skip
-        path = args.out / f"search_repro_{part}{suffix}.json"
+        path = args.out / f"search_repro_{part}{args.suffix}.json"
         path.write_text(json.dumps(summary, indent=1, default=float))
         print(f"wrote {path}")
 

@@ -20,6 +20,7 @@ from search_scaling.training import RunSpec, train_one
 from search_scaling.training.pack import clip_per_member
 from search_scaling.training.pack_run import train_pack
 from search_scaling.training.pack_shape import pack_key
+from tests.crashes import CrashAt
 
 BASE = dict(task="maze", size=3, model="L1-D8", eval_points=4, eval_examples=16, steps=12, batch_size=8)
 SPECS = [RunSpec(**BASE, seed=0), RunSpec(**BASE, seed=1, lr=1e-2, warmup=0.2),
@@ -88,18 +89,12 @@ def test_a_diverging_member_is_frozen_while_the_others_match_solo(solo, tmp_path
     assert_same_run(packed[2], solo[2])
 
 
-class _Crash(L.Callback):
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == 6:
-            raise RuntimeError("injected crash")
-
-
 def test_a_crashed_pack_resumes_and_checkpoints_resume_either_way(solo, tmp_path):
     """A pack killed at step 6 (last checkpoint: 5) resumes to the solo result. From the same
     crash, member 0 resumes alone (a member's checkpoint is a solo checkpoint), then the pack of all
     three resumes with member 0 finished: it returns at once, the others go on from step 5."""
     with pytest.raises(RuntimeError, match="injected crash"):
-        train_pack(SPECS, tmp_path / "a", checkpoint_every_s=0, callbacks=(_Crash(),))
+        train_pack(SPECS, tmp_path / "a", checkpoint_every_s=0, callbacks=(CrashAt(6),))
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     for p, s in zip(train_pack(SPECS, tmp_path / "a", checkpoint_every_s=0), solo):
         assert_same_run(p, s)
@@ -110,7 +105,7 @@ def test_a_crashed_pack_resumes_and_checkpoints_resume_either_way(solo, tmp_path
 
 def test_a_solo_checkpoint_resumes_as_a_pack_member(solo, tmp_path):
     with pytest.raises(RuntimeError, match="injected crash"):
-        train_one(SPECS[2], tmp_path, checkpoint_every_s=0, callbacks=(_Crash(),))
+        train_one(SPECS[2], tmp_path, checkpoint_every_s=0, callbacks=(CrashAt(6),))
     assert_same_run(train_pack(SPECS[2:], tmp_path, checkpoint_every_s=0)[0], solo[2])
 
 

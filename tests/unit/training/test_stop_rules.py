@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +15,7 @@ from analysis.budget import compute_to_target
 from search_scaling.training import RunSpec, train_one
 from search_scaling.training.pack_run import train_pack
 from search_scaling.training.stop import decide, plateaued
+from tests.crashes import CrashAt
 
 TINY = dict(task="maze", size=3, model="L1-D8", eval_points=8, eval_examples=32, steps=80)
 # The unstopped run of TINY evaluates at steps 0 1 2 3 7 12 23 40 43 80; its held-out exact accuracy
@@ -98,20 +98,11 @@ def test_a_run_stops_on_plateau_where_the_log_step_window_shows_no_gain(unstoppe
     assert (later.stop_reason, later.steps) == ("plateau", 40)
 
 
-class _Crash(L.Callback):
-    def __init__(self, at: int):
-        self.at = at
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.at:
-            raise RuntimeError("injected crash")
-
-
 def test_a_killed_run_resumes_and_stops_at_the_same_step(tmp_path):
     spec = RunSpec(**TINY, stop={"target": {"metric": "loss", "value": LOSS_TARGET}})
     straight = train_one(spec, tmp_path / "a")
     with pytest.raises(RuntimeError, match="injected crash"):  # after the checkpoint at step 23
-        train_one(spec, tmp_path / "b", checkpoint_every_s=0, callbacks=(_Crash(30),))
+        train_one(spec, tmp_path / "b", checkpoint_every_s=0, callbacks=(CrashAt(30),))
     resumed = train_one(spec, tmp_path / "b", checkpoint_every_s=0)
     assert (resumed.stop_reason, resumed.steps) == (straight.stop_reason, straight.steps)
     key = lambda r: (r["step"], r["split"], r["metric"], r["value"])  # noqa: E731

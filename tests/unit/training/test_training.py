@@ -15,6 +15,7 @@ from search_scaling.training.data import train_batch
 from search_scaling.training.module import masked_loss
 from search_scaling.training.run import plan_run
 from search_scaling.training.schedule import eval_steps, lr_multiplier
+from tests.crashes import CrashAt
 
 TINY = dict(task="maze", size=3, model="L1-D8", eval_points=6, eval_examples=32)
 
@@ -151,15 +152,6 @@ def _model(result):
     return model
 
 
-class _Crash(L.Callback):
-    def __init__(self, at: int):
-        self.at = at
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.at:
-            raise RuntimeError("injected crash")
-
-
 def test_same_spec_reproduces_and_resume_continues_the_same_curve(tmp_path):
     spec = RunSpec(**TINY, steps=120)
     key = lambda r: (r["step"], r["split"], r["metric"], r["value"], r["tokens"])  # noqa: E731
@@ -167,7 +159,7 @@ def test_same_spec_reproduces_and_resume_continues_the_same_curve(tmp_path):
     quiet = train_one(spec.with_(progress="off"), tmp_path / "b")  # measuring changes nothing trained
     assert [key(r) for r in quiet.rows] == [key(r) for r in full.rows if r["split"] != "probe"]
     with pytest.raises(RuntimeError, match="injected crash"):
-        train_one(spec, tmp_path / "c", checkpoint_every_s=0, callbacks=(_Crash(70),))
+        train_one(spec, tmp_path / "c", checkpoint_every_s=0, callbacks=(CrashAt(70),))
     resumed = train_one(spec, tmp_path / "c", checkpoint_every_s=0)
     assert [key(r) for r in resumed.rows] == [key(r) for r in full.rows]
     assert len({(r["step"], r["split"], r["metric"]) for r in resumed.rows}) == len(resumed.rows)
