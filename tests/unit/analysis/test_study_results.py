@@ -1,4 +1,5 @@
-"""The committed study (`sweeps/results/maze_cpu`, issue 20) rebuilds from its committed export.
+"""The committed studies (`sweeps/results/maze_cpu`, issue 20; `sweeps/results/maze_recipe`, issue 28)
+rebuild from their committed exports.
 
 `search-scaling report maze_cpu --store sweeps/results/maze_cpu/store --out sweeps/results/maze_cpu/report
 --no-mlflow` redoes all of it (figures and 200 bootstrap resamples: a few minutes). This test redoes
@@ -22,7 +23,8 @@ from matplotlib.figure import Figure
 
 from analysis.report import _strict, build_report
 
-RESULTS = Path(__file__).resolve().parents[3] / "sweeps" / "results" / "maze_cpu"
+RESULTS = Path(__file__).resolve().parents[3] / "sweeps" / "results"
+STUDIES = {"maze_cpu": 84, "maze_recipe": 3}  # committed study -> its number of runs
 # Read off the resamples (plus every key ending in "ci"): verdicts from intervals, the constancy test
 # from bootstrap standard errors, degenerate flags from interval widths, the not-fitted reasons (and
 # the store, a path relative to where the report was written).
@@ -46,15 +48,16 @@ def resampled(path) -> bool:
     return any(isinstance(k, str) and (k in RESAMPLED or k.endswith("ci")) for k in path)
 
 
-def test_the_committed_study_rebuilds_into_its_fits(tmp_path, monkeypatch):
-    committed = json.loads((RESULTS / "report" / "fits.json").read_text())
+@pytest.mark.parametrize("study", sorted(STUDIES))
+def test_the_committed_study_rebuilds_into_its_fits(study, tmp_path, monkeypatch):
+    committed = json.loads((RESULTS / study / "report" / "fits.json").read_text())
     monkeypatch.setattr(Figure, "savefig", lambda self, fname, *a, **k: Path(fname).write_bytes(b""))
-    fits = build_report(str(RESULTS / "store"), "maze_cpu", tmp_path, n_boot=5)
+    fits = build_report(str(RESULTS / study / "store"), study, tmp_path, n_boot=5)
     rebuilt = json.loads(json.dumps(_strict(fits), default=str))  # NaN as null, as fits.json stores it
     want = {p: v for p, v in leaves(committed) if not resampled(p)}
     got = {p: v for p, v in leaves(rebuilt) if not resampled(p)}
     assert sorted(map(str, got)) == sorted(map(str, want))
-    assert committed["n_runs"] == 84 and len(want) > 1000
+    assert committed["n_runs"] == STUDIES[study] and len(want) > 100
     for path, value in want.items():
         if isinstance(value, float):
             assert got[path] == pytest.approx(value, rel=1e-5, abs=1e-9), path
