@@ -25,6 +25,7 @@ EXPECTED_CELLS = {
     "maze_recipe.yaml": 3,
     "induction_clamps.yaml": 4,
     "d3_staircase.yaml": 2,
+    "maze_depth.yaml": 90,
 }
 
 
