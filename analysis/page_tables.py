@@ -148,9 +148,14 @@ def depth_sentence(fits: dict) -> str:
         bits.append(f"size {group}: {per}")
     laws = "; ".join(f"width {w}{'' if f == 'all' else f' ({f})'}: {_law_text(law)}"
                      for f, per in depth["laws"].items() for w, law in per.items())  # fmt: skip
+    summary = depth.get("equal_params", {}).get("summary")
+    verdicts = (
+        ", ".join(f"{v}: {n}" for v, n in summary.items()) if summary else "no pairs of equal parameters"
+    )
     return ("How many layers does a maze size need (the smallest depth reaching 50% exact, at each width, "
             "[its range over resampled seeds])? " + "; ".join(bits)
-            + f". Layers-needed law: {laws}.")  # fmt: skip
+            + f". Layers-needed law: {laws}. At equal parameters, deep-narrow against shallow-wide "
+            f"(pairs by verdict): {verdicts}.")  # fmt: skip
 
 
 def depth_section(fits: dict, figure: str) -> str:
@@ -177,7 +182,34 @@ def depth_section(fits: dict, figure: str) -> str:
             "[range over seeds]</th><th>smallest depth to 90%</th><th>L*_50 (interpolated) [95%]</th>"
             f"<th>N*_50 (parameters, all shapes)</th><th>note</th></tr>{''.join(rows)}</table>"
             "<p>The layers-needed law (L*_50 against maze size n, per width):</p>"
-            f"<ul>{laws}</ul>{_one_depth(depth)}")  # fmt: skip
+            f"<ul>{laws}</ul>{_equal_params_table(depth)}{_one_depth(depth)}")  # fmt: skip
+
+
+def _equal_params_table(depth: dict) -> str:
+    """Deep-narrow against shallow-wide shapes of equal parameters (`analysis.equal_params`)."""
+    compared = depth.get("equal_params", {})
+    rows = []
+    for group, pairs in compared.get("groups", {}).items():
+        for p in pairs:
+            seeds = "; ".join(
+                f"{name} " + " ".join(f"{v:.2f}" for v in p["exact"][name]) for name in ("deep", "wide")
+            )
+            params = f"{p['params']['deep']:,} / {p['params']['wide']:,}"
+            cells = [group, f"{p['deep']} vs {p['wide']}", params,
+                     f"{p['difference']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]", p["verdict"], seeds,
+                     "yes" if p["budget_limited"] else ""]  # fmt: skip
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    return ("<p>At equal parameters, does depth or width move the boundary? Each deep-narrow shape against "
+            "the shallow-wide shape with the same non-embedding parameters (within "
+            f"{compared['tolerance']:.0%}): the difference of final exact accuracy (deep minus wide, seed "
+            "means) with a 95% interval resampling each shape's seeds. 'neither resolved' is not evidence "
+            "of no effect; 'both solved' / 'both failed' pairs sit at a ceiling or floor.</p>"
+            '<table id="equal-params-table"><tr><th>size</th><th>shapes (deep vs wide)</th>'
+            "<th>parameters</th><th>exact difference [95%]</th><th>verdict</th><th>exact per seed</th>"
+            "<th>budget-limited</th></tr>"
+            f"{''.join(rows)}</table>")  # fmt: skip
 
 
 def _one_depth(depth: dict) -> str:

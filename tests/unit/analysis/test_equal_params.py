@@ -1,0 +1,74 @@
+"""At equal parameters, depth or width (issue 29): planted deep-narrow and shallow-wide shapes whose
+accuracies differ (or not) give the verdicts they must."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.equal_params import depth_or_width
+
+SHAPES = {(4, 16): 12_288, (1, 32): 12_288, (8, 16): 24_576, (2, 32): 24_576, (2, 16): 6_144}
+
+
+def table(exact_of: dict, seeds: int = 3, group: str = "3", stop: str = "target") -> pd.DataFrame:
+    """Runs of every shape in SHAPES with seed accuracies exact_of[shape] + a small seed spread."""
+    rows = []
+    for (layers, width), params in SHAPES.items():
+        for s in range(seeds):
+            spread = 0.01 * (s - 1)
+            rows.append({"group": group, "run_hash": f"{group}-{layers}-{width}-{s}",
+                         "n_layers": float(layers), "d_model": float(width), "params_nonembed": params,
+                         "stop_reason": stop, "exact": exact_of[(layers, width)] + spread})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def verdicts(result: dict, group: str = "3") -> dict:
+    return {(p["deep"], p["wide"]): p["verdict"] for p in result["groups"][group]}
+
+
+def test_only_shapes_with_equal_parameters_are_paired():
+    result = depth_or_width(table(dict.fromkeys(SHAPES, 0.7)), n_boot=200)
+    assert set(verdicts(result)) == {("L4-D16", "L1-D32"), ("L8-D16", "L2-D32")}  # L2-D16 has no partner
+
+
+@pytest.mark.parametrize(
+    ("deep", "wide", "verdict"),
+    [
+        (0.9, 0.3, "depth"),
+        (0.3, 0.85, "width"),
+        (0.6, 0.6, "neither resolved"),
+        (0.97, 0.95, "both solved"),
+        (0.1, 0.2, "both failed"),
+    ],  # fmt: skip
+)
+def test_the_verdict_reads_the_interval_of_the_difference(deep, wide, verdict):
+    exact = {(4, 16): deep, (1, 32): wide, (8, 16): deep, (2, 32): wide, (2, 16): 0.5}
+    result = depth_or_width(table(exact), n_boot=500)
+    pair = result["groups"]["3"][0]
+    assert pair["verdict"] == verdict, pair
+    assert pair["difference"] == pytest.approx(deep - wide, abs=1e-9)
+    lo, hi = pair["ci"]
+    assert lo <= deep - wide <= hi
+    assert result["summary"] == {verdict: 2}
+
+
+def test_a_noisy_difference_is_not_resolved_and_a_capped_run_marks_the_pair():
+    rng = np.random.default_rng(0)
+    frame = table(dict.fromkeys(SHAPES, 0.5), stop="budget")
+    frame["exact"] = rng.uniform(0.2, 0.8, len(frame))  # seeds disagree wildly: no verdict either way
+    frame.loc[frame["n_layers"].eq(4.0), "exact"] += 0.05
+    pairs = depth_or_width(frame, n_boot=500)["groups"]["3"]
+    assert [p["verdict"] for p in pairs] == ["neither resolved"] * 2
+    assert all(p["budget_limited"] for p in pairs)
+
+
+def test_the_page_shows_each_pair_and_the_sentence_counts_the_verdicts():
+    from analysis.page_tables import depth_section, depth_sentence
+
+    exact = {(4, 16): 0.9, (1, 32): 0.3, (8, 16): 0.6, (2, 32): 0.6, (2, 16): 0.5}
+    fits = {"depth": {"groups": {}, "laws": {}, "equal_params": depth_or_width(table(exact), n_boot=200)}}
+    page = depth_section(fits, figure="")
+    assert 'id="equal-params-table"' in page and "L4-D16 vs L1-D32" in page and "+0.600" in page
+    assert "depth: 1, neither resolved: 1" in depth_sentence(fits)
