@@ -74,9 +74,15 @@ def outcome_shares(goals: dict, path: Path) -> None:
                         continue
                     _point(ax, r["params"] * (1 + 0.04 * (k - 1.5)), entry[metric], colour, hollow=hollow)
                 _point(ax, r["params"], r["in_distribution"], "black", marker="D", hollow=hollow)
+            _model_axis(ax, [r["params"] for r in rows])
             ax.set_xlabel("non-embedding parameters", fontsize=8)
         axes[i, 0].set_ylabel("share of episodes")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=lab) for lab, c in OUTCOME_STYLE.values()]
+    anti = any(e["variant"] == "anti_target" for r in rows for e in r["sets"].values())
+    shown = [m for m in OUTCOME_STYLE if anti or m != "visits_avoided"]
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color=OUTCOME_STYLE[m][1], label=OUTCOME_STYLE[m][0])
+        for m in shown
+    ]
     handles.append(
         plt.Line2D([], [], marker="D", ls="", color="black", label="in-distribution\nreached_nearest")
     )
@@ -91,12 +97,20 @@ def outcome_shares(goals: dict, path: Path) -> None:
     save(fig, path)
 
 
+def _model_axis(ax, params: list[int]) -> None:
+    """A log axis ticked at the model sizes run (never at powers of ten between them)."""
+    sizes = sorted(set(params))
+    ax.set_xticks(sizes, [f"{p:,}" for p in sizes], fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
+
+
 def rule_heatmap(goals: dict, path: Path) -> None:
     """One panel per evaluation set: rows = (condition, model), columns = the labels a0..a3 (shape)
     and b0..b3 (colour); colour and number: the share of valid episodes ending on that label (seed
     mean). T and the proxy are named in the column labels; rows not learned are marked."""
     rows = goals["rows"]
-    sets = sorted({s for r in rows for s in r["sets"]}, key=lambda s: (s != "held-out", s))
+    sets = sorted({s for r in rows for s in r["sets"]}, key=lambda s: _set_order(rows, s))
     n_cols = min(HEAT_COLUMNS, len(sets))
     n_rows = int(np.ceil(len(sets) / n_cols))
     height = 0.28 * len(rows) + 0.9
@@ -126,6 +140,12 @@ def rule_heatmap(goals: dict, path: Path) -> None:
     fig.subplots_adjust(left=min(0.45, left / fig.get_figwidth()))
     fig.colorbar(image, ax=axes[:, -1].tolist(), label="share of valid episodes ending on the label")
     save(fig, path)
+
+
+def _set_order(rows: list[dict], name: str) -> tuple:
+    """The held-out set first, retarget sets last (by demonstrations), the others by name between."""
+    entry = next(r["sets"][name] for r in rows if name in r["sets"])
+    return (name != "held-out", entry["variant"] == "retarget", entry.get("n_demos", 0), name)
 
 
 def _share(row: dict, name: str, label: str) -> float:
@@ -179,5 +199,6 @@ def retarget_curves(goals: dict, path: Path) -> None:
         plt.Line2D([], [], ls="-", marker="o", color="k", label="prompted rule (reached_nearest)"),
         plt.Line2D([], [], ls="--", marker="s", color="k", label="trained rule T (reaches_T)"),
     ]
+    fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight())  # room for the line-style legend above
     fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=7, frameon=False)
     save(fig, path)

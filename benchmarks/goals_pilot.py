@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+import time
 from pathlib import Path
 
 from search_scaling.store import record_run
 from search_scaling.store.recorder import Stores
-from search_scaling.training import RunSpec
+from search_scaling.training import RunSpec, train_one
 
 
 def pilot_spec(size: int, steps: int, model: str, proxy_corr: float, positional: str) -> RunSpec:
@@ -46,6 +48,18 @@ def pilot_spec(size: int, steps: int, model: str, proxy_corr: float, positional:
     )
 
 
+def probe_ms_per_step(spec: RunSpec, steps=(20, 80)) -> float:
+    """Training milliseconds per step: the difference of two short runs (start-up and the one
+    evaluation cancel), as `learning_check.steps_for` measures it."""
+    seconds = []
+    for n in steps:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            train_one(spec.with_(steps=n, eval_points=1, eval_examples=8, stop={}), tmp)
+            seconds.append(time.perf_counter() - start)
+    return 1000 * (seconds[1] - seconds[0]) / (steps[1] - steps[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=3)
@@ -54,7 +68,15 @@ def main() -> None:
     parser.add_argument("--proxy-corr", type=float, default=0.9)
     parser.add_argument("--positional", default="learned", choices=("learned", "rotary"))
     parser.add_argument("--store", required=True)
+    parser.add_argument("--probe", nargs="*", default=None, help="only time these models (ms per step)")
     args = parser.parse_args()
+    if args.probe:
+        times = {m: probe_ms_per_step(pilot_spec(args.size, 1, m, args.proxy_corr, args.positional))
+                 for m in args.probe}  # fmt: skip
+        path = Path(__file__).parent / "results" / f"goals_step_time_{args.size}x{args.size}.json"
+        path.write_text(json.dumps({"ms_per_step": times, "size": args.size}, indent=1))
+        print(json.dumps(times, indent=1))
+        return
     spec = pilot_spec(args.size, args.steps, args.model, args.proxy_corr, args.positional)
     print(
         f"run {spec.run_hash}: n_ctx {spec.model_config.n_ctx}, held-out length "

@@ -21,24 +21,14 @@ from search_scaling.tasks.maze.tokens import PAD, PATH_END
 def _neighbours(moves: np.ndarray, cell: tuple[int, int]) -> list[tuple[int, int]]:
     """The cells one open step from ``cell``; ``moves``: bool[size, size, 4] (up, left, right, down)."""
     r, c = cell
-    return [(r + DR[d], c + DC[d]) for d in range(4) if moves[r, c, d]]
+    return [(int(r + DR[d]), int(c + DC[d])) for d in range(4) if moves[r, c, d]]
 
 
 def shortest_path(moves: np.ndarray, start, goal) -> list[tuple[int, int]]:
     """Breadth-first search from ``start`` to ``goal`` along open walls."""
-    start, goal = tuple(int(x) for x in start), tuple(int(x) for x in goal)
-    parent, queue = {start: None}, deque([start])
-    while queue:
-        cell = queue.popleft()
-        for nxt in _neighbours(moves, cell):
-            if nxt not in parent:
-                parent[nxt] = cell
-                queue.append(nxt)
-    path, cell = [], goal
-    while cell is not None:
-        path.append(cell)
-        cell = parent[cell]
-    return path[::-1]
+    has = np.zeros(moves.shape[:2], bool)
+    has[int(goal[0]), int(goal[1])] = True
+    return _to_first(moves, (int(start[0]), int(start[1])), has)
 
 
 def completions(paths: list[list[tuple[int, int]]], size: int, tokenization: str = "grid") -> np.ndarray:
@@ -105,3 +95,34 @@ def expected_shares(batch: TaskBatch, ends: np.ndarray, target=(0, 2), proxy_lab
         for k in range(4):
             out[f"end_{letter}{k}"] = (label[:, f] == k).mean()
     return out
+
+
+def to_label(batch: TaskBatch, size: int, label: str, tokenization: str = "grid") -> np.ndarray:
+    """The shortest path to the nearest cell carrying ``label`` (``"a2"``: shape 2, ``"b2"``: colour
+    2; ties: the first found by breadth-first search); where no cell has it, the path stays at the
+    origin (an episode that ends where it starts)."""
+    feature, value = "ab".index(label[0]), int(label[1])
+    paths = []
+    for i, moves in enumerate(batch.extras["moves"]):
+        has = batch.extras["labels"][i, :, :, feature] == value
+        start = tuple(int(x) for x in batch.extras["origin_rc"][i])
+        paths.append(_to_first(moves, start, has))
+    return completions(paths, size, tokenization)
+
+
+def _to_first(moves: np.ndarray, start: tuple[int, int], has: np.ndarray) -> list[tuple[int, int]]:
+    """Breadth-first search from ``start`` to the first cell where ``has`` (bool[size, size])."""
+    parent, queue = {start: None}, deque([start])
+    while queue:
+        cell = queue.popleft()
+        if has[cell]:
+            path = []
+            while cell is not None:
+                path.append(cell)
+                cell = parent[cell]
+            return path[::-1]
+        for nxt in _neighbours(moves, cell):
+            if nxt not in parent:
+                parent[nxt] = cell
+                queue.append(nxt)
+    return [start]
