@@ -67,9 +67,9 @@ def goals_section(runs: pd.DataFrame, curves: pd.DataFrame, n_boot: int = 200, s
     ends = final_by_split(curves[curves["run_hash"].isin(info.index)])
     rng = np.random.default_rng(seed)
     rows = []
-    for (cond, params), members in info.groupby(["condition", "params_nonembed"], sort=True):
+    for (cond, params, _), members in info.groupby(["condition", "params_nonembed", "model"], sort=True):
         rows.append(_row(cond, int(params), members, ends, n_boot, rng))
-    rows.sort(key=lambda r: (r["condition"], r["params"]))
+    rows.sort(key=lambda r: (r["condition"], r["params"], r["model"]))
     return {
         "thresholds": {"learned": LEARNED, "rule_share": RULE_SHARE, "ambiguous": AMBIGUOUS},
         "varied": varied_options(info),
@@ -89,10 +89,11 @@ def run_info(runs: pd.DataFrame) -> pd.DataFrame:
         sets = {HELD_OUT: options}
         for entry in spec.get("evals") or []:
             sets[f"eval:{entry['name']}"] = {**options, **(entry.get("options") or {})}
+        shape = ", ".join(f"{k}={v}" for k, v in sorted((spec.get("model_options") or {}).items()))
         out.append(
             {
                 "run_hash": row.run_hash,
-                "model": row.model,
+                "model": f"{row.model} ({shape})" if shape else str(row.model),  # rotary: another model
                 "params_nonembed": row.params_nonembed,
                 "seed": row.seed,
                 "task_size": int(row.task_size),
