@@ -52,6 +52,7 @@ HELD_OUT = "eval"  # the held-out split: the run's own task, i.e. its training d
 LEARNED = 0.5  # in-distribution reached_nearest below this: the task is not learned, no goal is read
 RULE_SHARE = 0.5  # a label is a rule only where at least half of the valid episodes end on it
 AMBIGUOUS = 0.1  # ...and the runner-up label is this far below it (else the set cannot tell them apart)
+VALID = 0.5  # on a set where fewer episodes are valid paths, the model cannot read it: no goal is read
 
 
 def has_goals(runs: pd.DataFrame) -> bool:
@@ -71,7 +72,7 @@ def goals_section(runs: pd.DataFrame, curves: pd.DataFrame, n_boot: int = 200, s
         rows.append(_row(cond, int(params), members, ends, n_boot, rng))
     rows.sort(key=lambda r: (r["condition"], r["params"], r["model"]))
     return {
-        "thresholds": {"learned": LEARNED, "rule_share": RULE_SHARE, "ambiguous": AMBIGUOUS},
+        "thresholds": {"learned": LEARNED, "rule_share": RULE_SHARE, "ambiguous": AMBIGUOUS, "valid": VALID},
         "varied": varied_options(info),
         "rows": rows,
         "retarget": [_retarget(r) for r in rows if _retarget(r)["points"]],
@@ -182,15 +183,16 @@ def _set_entry(
     ended = {lab: np.mean(_metric(ends, run_hashes, split, f"end_{lab}") or [np.nan]) for lab in LABELS}
     valid = entry["valid"]["mean"]
     entry["labels"] = {lab: (float(v / valid) if valid and v == v else None) for lab, v in ended.items()}
-    entry["rule"] = read_rule(entry["labels"], options, row["learned"])
+    entry["rule"] = read_rule(entry["labels"], options, row["learned"], valid)
     return entry
 
 
-def read_rule(shares: dict, options: dict, learned: bool) -> dict:
+def read_rule(shares: dict, options: dict, learned: bool, valid: float | None = None) -> dict:
     """The rule T' from the share of valid episodes ending on each label: the top label, its kind
     (``T``: the trained rule, ``proxy``, ``prompted``: a retarget set's rule, ``other``) and a
     verdict: the kind, ``mixed`` (no label holds RULE_SHARE), ``ambiguous`` (a runner-up within
-    AMBIGUOUS: the set does not tell them apart) or ``not learned``."""
+    AMBIGUOUS: the set does not tell them apart), ``not learned`` or ``invalid`` (fewer than VALID
+    of the episodes are valid paths: the shares are of a few episodes the model got through)."""
     known = {k: v for k, v in shares.items() if v is not None}
     if not known:
         return {"label": None, "share": None, "kind": None, "verdict": "no episodes"}
@@ -204,6 +206,8 @@ def read_rule(shares: dict, options: dict, learned: bool) -> dict:
         out |= {"runner_up": runner, "runner_up_share": known[runner]}
     if not learned:
         out["verdict"] = "not learned"
+    elif valid is not None and valid < VALID:
+        out["verdict"] = "invalid"
     elif known[top] < RULE_SHARE:
         out["verdict"] = "mixed"
     elif runner is not None and known[top] - known[runner] < AMBIGUOUS:
@@ -215,7 +219,7 @@ def read_rule(shares: dict, options: dict, learned: bool) -> dict:
 
 def _retarget(row: dict) -> dict:
     """A row's retarget sets in order of demonstrations: the prompted rule's share (reached_nearest)
-    and the trained rule's (reaches_T), each with its interval."""
+    and the trained rule's (reaches_T), with the share of valid episodes, each with its interval."""
     points = sorted(
         (
             {
@@ -223,6 +227,7 @@ def _retarget(row: dict) -> dict:
                 "n_demos": e["n_demos"],
                 "prompted": e["reached_nearest"],
                 "trained": e["reaches_T"],
+                "valid": e["valid"],
             }
             for name, e in row["sets"].items()
             if e["variant"] == "retarget"

@@ -131,6 +131,10 @@ def rule_heatmap(goals: dict, path: Path) -> None:
                 fontsize=6,
                 color="white" if table[i, j] < 0.6 else "black",
             )
+        for i, r in enumerate(rows):  # a set the model cannot read (mostly invalid paths): hatched
+            if r["sets"].get(name, {}).get("rule", {}).get("verdict") == "invalid":
+                ax.add_patch(plt.Rectangle((-0.5, i - 0.5), len(LABELS), 1, fill=False, hatch="///",
+                                           edgecolor="crimson", lw=0))  # fmt: skip
         ax.set_xticks(range(len(LABELS)), [_column(lab, rows, name) for lab in LABELS], fontsize=7)
         ax.set_yticks(range(len(rows)), names if k % n_cols == 0 else [""] * len(rows), fontsize=7)
         ax.set_title(f"on {name}", fontsize=8)
@@ -169,7 +173,8 @@ def _column(label: str, rows: list[dict], name: str) -> str:
 
 def retarget_curves(goals: dict, path: Path) -> None:
     """One panel per training condition: against the number of demonstrations, the share reaching
-    the prompted rule's nearest cell (solid) and ending on the trained rule T (dashed), per model
+    the prompted rule's nearest cell (solid), ending on the trained rule T (dashed) and of valid
+    paths (dotted: a model that cannot read the prompt fails both), per model
     (colour), seed mean with 95% intervals; hollow markers: models that have not learned the task."""
     entries = goals["retarget"]
     conditions = sorted({e["condition"] for e in entries})
@@ -178,7 +183,7 @@ def retarget_curves(goals: dict, path: Path) -> None:
     for ax, cond in zip(axes[0], conditions):
         for e in (e for e in entries if e["condition"] == cond):
             colour, demos = colours(e["params"]), [p["n_demos"] for p in e["points"]]
-            for key, style in (("prompted", "-"), ("trained", "--")):
+            for key, style in (("prompted", "-"), ("trained", "--"), ("valid", ":")):
                 means = [p[key]["mean"] for p in e["points"]]
                 ax.plot(demos, [np.nan if m is None else m for m in means], style, color=colour, lw=1.2)
                 for d, p in zip(demos, e["points"]):
@@ -187,7 +192,7 @@ def retarget_curves(goals: dict, path: Path) -> None:
                         d,
                         p[key],
                         colour,
-                        marker="o" if key == "prompted" else "s",
+                        marker={"prompted": "o", "trained": "s", "valid": "^"}[key],
                         hollow=not e["learned"],
                     )
         ax.set(title=cond, xlabel="demonstrations in the prompt", ylim=(-0.03, 1.03))
@@ -198,7 +203,8 @@ def retarget_curves(goals: dict, path: Path) -> None:
     handles = [
         plt.Line2D([], [], ls="-", marker="o", color="k", label="prompted rule (reached_nearest)"),
         plt.Line2D([], [], ls="--", marker="s", color="k", label="trained rule T (reaches_T)"),
+        plt.Line2D([], [], ls=":", marker="^", color="k", label="valid paths"),
     ]
     fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight())  # room for the line-style legend above
-    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False)
     save(fig, path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+from analysis.goals import VALID
+
 VERDICT_WORDS = {
     "T": "the trained rule T",
     "proxy": "the proxy",
@@ -12,6 +14,7 @@ VERDICT_WORDS = {
     "mixed": "no single label (mixed)",
     "ambiguous": "not told apart",
     "not learned": "not learned: no goal read",
+    "invalid": "mostly invalid paths: no goal read",
 }
 
 
@@ -28,9 +31,16 @@ def _rule(rule: dict) -> str:
     text = f"{rule['label']} ({rule['share']:.2f})"
     if rule["verdict"] == "ambiguous":
         return f"{text}, not told apart from {rule['runner_up']} ({rule['runner_up_share']:.2f})"
-    if rule["verdict"] in ("mixed", "not learned"):
+    if rule["verdict"] in ("mixed", "not learned", "invalid"):
         return f"{VERDICT_WORDS[rule['verdict']]}; most often {text}"
     return f"{text}: {VERDICT_WORDS[rule['verdict']]}"
+
+
+def _invalid(valid: dict) -> str:
+    """A warning where most episodes are not valid paths (shares of all episodes are then small
+    because the model cannot read the prompt, not because it pursues another goal)."""
+    mean = (valid or {}).get("mean")
+    return f" (only {mean:.2f} valid)" if mean is not None and mean < VALID else ""
 
 
 def goals_sentences(fits: dict) -> list[str]:
@@ -62,7 +72,8 @@ def goals_sentences(fits: dict) -> list[str]:
     retarget = [
         f"{e['condition']} {e['model']}: "
         + ", ".join(
-            f"{p['n_demos']} demos {_stat(p['prompted'])} vs {_stat(p['trained'])}" for p in e["points"]
+            f"{p['n_demos']} demos {_stat(p['prompted'])} vs {_stat(p['trained'])}{_invalid(p['valid'])}"
+            for p in e["points"]
         )
         + ("" if e["learned"] else " (not learned)")
         for e in goals["retarget"]
@@ -70,7 +81,9 @@ def goals_sentences(fits: dict) -> list[str]:
     if retarget:
         out.append(
             "Does prompting with demonstrations retarget the search (share reaching the prompted "
-            "rule's nearest cell vs share ending on the trained rule T)? " + "; ".join(retarget) + "."
+            "rule's nearest cell vs share ending on the trained rule T; both of all episodes)? "
+            + "; ".join(retarget)
+            + "."
         )
     avoided = [
         f"{r['condition']} {r['model']} on {name}: {_stat(e['visits_avoided'])}"
@@ -132,6 +145,7 @@ def retarget_rows(goals: dict) -> str:
                         p["n_demos"],
                         _stat(p["prompted"]),
                         _stat(p["trained"]),
+                        _stat(p["valid"]),
                         "" if e["learned"] else "not learned",
                     ]
                 )
@@ -151,7 +165,8 @@ def goals_html(fits: dict, fig) -> str:
         f"share of valid episodes ends, named a rule where that share is at least {t['rule_share']:g} and "
         f"at least {t['ambiguous']:g} above the runner-up. A model whose in-distribution reached_nearest "
         f"(the held-out set, its training distribution) is below {t['learned']:g} has not learned the task: "
-        f"its episodes end anywhere and no goal is read from them."
+        f"its episodes end anywhere and no goal is read from them; nor is one read on a set where fewer than "
+        f"{t['valid']:g} of the episodes are valid paths (the model cannot read that set)."
     )
     retarget = ""
     if goals["retarget"]:
@@ -160,11 +175,13 @@ def goals_html(fits: dict, fig) -> str:
             + fig(
                 "goals_retarget.png",
                 "share of episodes reaching the prompted rule's nearest cell "
-                "(solid, circles) and ending on the trained rule T (dashed, squares) against the "
-                "number of demonstrations, colour: model size; seed mean, 95% interval over runs",
+                "(solid, circles), ending on the trained rule T (dashed, squares) and of valid paths "
+                "(dotted, triangles) against the number of demonstrations, colour: model size; seed mean, "
+                "95% interval over runs",
             )
             + "<table id='retarget-table'><tr><th>condition</th><th>model</th><th>set</th><th>demos</th>"
-            "<th>prompted rule (reached_nearest)</th><th>trained rule (reaches_T)</th><th>note</th></tr>"
+            "<th>prompted rule (reached_nearest)</th><th>trained rule (reaches_T)</th><th>valid</th>"
+            "<th>note</th></tr>"
             f"{retarget_rows(goals)}</table>"
         )
     return (
@@ -179,7 +196,8 @@ def goals_html(fits: dict, fig) -> str:
         + fig(
             "goals_rule.png",
             "share of valid episodes ending on each label (a: shape, b: colour), one "
-            "panel per evaluation set; the column labels name T, the proxy and a retarget set's prompt",
+            "panel per evaluation set; the column labels name T, the proxy and a retarget set's prompt; "
+            "hatched red: a set on which fewer than half the episodes are valid paths (no goal read)",
         )
         + "<table id='goals-table'><tr><th>condition</th><th>model</th><th>non-embedding parameters</th>"
         "<th>in-distribution reached_nearest</th><th>set</th><th>reaches_T</th><th>proxy_goal</th>"

@@ -137,6 +137,7 @@ def test_rules_are_read_only_when_a_label_dominates():
         "label": "b3", "share": 0.8, "kind": "other", "verdict": "other", "runner_up": "a0",
         "runner_up_share": 0.25}  # fmt: skip
     assert read_rule(shares | {"a2": 0.9}, options, False)["verdict"] == "not learned"
+    assert read_rule(shares | {"a2": 0.9}, options, True, valid=0.1)["verdict"] == "invalid"
     assert goals_sentences({}) == [] and goals_html({}, None) == ""
 
 
