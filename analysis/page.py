@@ -7,6 +7,7 @@ import base64
 import html
 from pathlib import Path
 
+from analysis.goals_page import goals_html, goals_sentences
 from analysis.page_tables import (
     budget_sentence,
     compute_rows,
@@ -53,7 +54,7 @@ def findings(fits: dict) -> list[str]:
     parts = [_sweep_sentence(fits), _threshold_sentence(fits), _artefact_sentence(fits),
              _constancy_sentence(fits), _boundary_sentence(fits), budget_sentence(fits),
              compute_sentence(fits), depth_sentence(fits), stratum_sentence(fits),
-             _progress_sentence(fits)]  # fmt: skip
+             _progress_sentence(fits), *goals_sentences(fits)]  # fmt: skip
     return [p for p in parts if p]
 
 
@@ -305,6 +306,7 @@ def render_html(fits: dict, out: Path) -> str:
                 "hatched: budget-limited",
             ),
         ),
+        goals=goals_html(fits, fig),
         fig_strata=fig(
             "exact_by_stratum.png",
             "final exact accuracy against detour (steps beyond the Manhattan distance) and against the "
@@ -375,6 +377,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:90%}}</style>
 <th>model</th><th>step</th><th>seeds reaching it</th><th>note</th></tr>
 {compute_rows}</table>
 {depth}
+{goals}
 <h2 id="curves">Training curves</h2>
 {fig_curves}
 <h2 id="scaling">Loss against parameters and compute</h2>

@@ -29,6 +29,7 @@ from analysis.degenerate import degenerate_fits
 from analysis.depth import depth_needed, varies_depth, with_shape
 from analysis.equal_params import depth_or_width
 from analysis.fit import bootstrap, fit_form
+from analysis.goals import goals_section, has_goals
 from analysis.groups import add_groups
 from analysis.page import findings, render_html
 from analysis.per_size import by_group, frontier_by_size, reported, threshold_vs_length, transitions_by_size
@@ -46,8 +47,10 @@ from analysis.transitions import fit_transition, plateau_drop
 
 FIGURES = ("training_curves.png", "accuracy_vs_loss.png", "phase_diagram.png", "boundary_law.png",
            "loss_vs_params.png", "loss_vs_compute.png")  # fmt: skip
-# Drawn only when the store has what they show: stratified exact accuracy, several depths.
-OPTIONAL_FIGURES = ("exact_by_stratum.png", "depth_width.png")
+# Drawn only when the store has what they show: stratified exact accuracy, several depths, maze_target
+# runs (issue 32: where episodes end, the rule followed, retargeting by demonstrations).
+GOALS_FIGURES = ("goals_shares.png", "goals_rule.png", "goals_retarget.png")
+OPTIONAL_FIGURES = ("exact_by_stratum.png", "depth_width.png", *GOALS_FIGURES)
 
 
 def build_report(store, sweep: str, out, n_boot: int = 200) -> dict:
@@ -125,6 +128,18 @@ def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.Data
         figures.exact_by_stratum(fits["by_stratum"], out / "exact_by_stratum.png")
     if "depth" in fits:
         figures.depth_width(final, fits["depth"], out / "depth_width.png")
+    if has_goals(runs):  # a maze_target sweep: which goal the model pursues off its training distribution
+        _goals(fits, runs, curves, out, n_boot)
+
+
+def _goals(fits: dict, runs: pd.DataFrame, curves: pd.DataFrame, out: Path, n_boot: int) -> None:
+    from analysis import goals_figures  # only maze_target sweeps draw these
+
+    fits["goals"] = goals = goals_section(runs, curves, n_boot)
+    goals_figures.outcome_shares(goals, out / "goals_shares.png")
+    goals_figures.rule_heatmap(goals, out / "goals_rule.png")
+    if goals["retarget"]:
+        goals_figures.retarget_curves(goals, out / "goals_retarget.png")
 
 
 def group_names(wide: pd.DataFrame) -> dict:

@@ -43,7 +43,7 @@ from search_scaling.sweep import sources
 from search_scaling.sweep.tune_spec import Tuned, TuneSpec, parse_tune, parse_tuned
 from search_scaling.tasks import get_task
 from search_scaling.training import stop as stop_rules
-from search_scaling.training.evalsets import NAME
+from search_scaling.training.evalsets import NAME, position_problem
 from search_scaling.training.evalsets import canonical as canonical_evals
 from search_scaling.training.spec import RunSpec, field_problem
 
@@ -169,6 +169,7 @@ def parse_sweep(raw, path: str = "<sweep>", lookup=None) -> SweepSpec:
     origins: dict = {}
     cells = _expand(axes, training, budget, name, problems, lookup, tuned, origins) if budget else []
     problems += _stop_metric_problems(cells)
+    problems += _position_problems(cells)
     if not cells and not problems:
         problems.append("the sweep has no cells")
     if problems:
@@ -495,6 +496,17 @@ def _stop_metric_problems(cells: list[RunSpec]) -> list[str]:
                                                   "budget.stop"):  # fmt: skip
             if problem not in out:
                 out.append(problem)
+    return out
+
+
+def _position_problems(cells: list[RunSpec]) -> list[str]:
+    """Named sets scored at positions the model never trained (`evalsets.position_problem`), once each."""
+    out = []
+    for cell in (c for c in cells if c.evals):
+        problem = position_problem(cell.task_obj, cell.size, cell.eval_sets, cell.model_config.positional)
+        where = f"{cell.task} size {cell.size}, model {cell.model}"
+        if problem and not any(problem in p for p in out):
+            out.append(f"cell ({where}): {problem}")
     return out
 
 

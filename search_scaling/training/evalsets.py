@@ -113,3 +113,25 @@ def model_shape(task: Task, size: int, sets: list[EvalSet]) -> tuple[int, int]:
 def split_name(split: str) -> str | None:
     """The set's name of an ``eval:<name>`` split; None for any other split."""
     return split[len(SPLIT_PREFIX) :] if split.startswith(SPLIT_PREFIX) else None
+
+
+def position_problem(task: Task, size: int, sets: list[EvalSet], positional: str) -> str | None:
+    """A named set that scores its episode after demonstrations (`Task.demonstration_tokens`: the
+    maze_target retarget variant), at positions past the longest training sequence, in a model
+    with learned (absolute) positions: those position embeddings are never trained, so the set would
+    measure untrained weights, not the model (a 3x3 pilot that learned the task: 3% valid episodes
+    after one demonstration, 80% after none). None when every set is readable."""
+    if positional != "learned":
+        return None
+    trained = task.max_len(size)
+    for s in sets:
+        before = getattr(s.task, "demonstration_tokens", lambda k: 0)(s.size)
+        if before > 0 and s.task.max_len(s.size) > trained:
+            return (
+                f"eval set {s.name!r}: its demonstrations put the scored episode at positions up to "
+                f"{s.task.max_len(s.size)}, past the longest training sequence ({trained} tokens), and the "
+                f"model's positions are learned (positional: learned), so those positions are never "
+                f"trained; allowed: model_options {{positional: rotary}}, a set without demonstrations "
+                f"(n_demos: 0), or training on as many demonstrations"
+            )
+    return None

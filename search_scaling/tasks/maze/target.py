@@ -121,6 +121,10 @@ class MazeTarget(Task):
         labels = (w + 3) * n * n + 2
         return episodes * (1 + formats.maze_block_len(self.tokenization, n) + labels + 4 + w + w * n * n + 1)
 
+    def demonstration_tokens(self, size: int) -> int:
+        """The most tokens of demonstrations before the scored episode (retarget only; else 0)."""
+        return self.max_len(size) // (1 + self.n_demos) * self.n_demos if self.variant == "retarget" else 0
+
     # -- generation ------------------------------------------------------------------------------
     def _generate_size(self, n: int, k: int, size: int, rng: np.random.Generator) -> TaskBatch:
         rule = self.retarget if self.variant == "retarget" else self.rule
