@@ -4,9 +4,11 @@ demonstrations put the scored episode at positions the model never trained."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from search_scaling.sweep.spec import SpecError, parse_sweep
+from search_scaling.sweep.spec import SpecError, load_sweep, parse_sweep
 
 STANDARD = {"variant": "standard", "tokenization": "grid"}
 
@@ -67,3 +69,20 @@ def test_a_retarget_set_past_the_trained_positions_is_refused_once_with_the_way_
     assert len(parse_sweep(body(evals=zero)).cells) == 2
     rotary = parse_sweep(body(evals=retarget, training={"model_options": {"positional": "rotary"}}))
     assert {c.model_config.n_ctx for c in rotary.cells} == {126}  # the context holds query and demos
+
+
+def test_every_retarget_set_of_the_goals_study_prompts_a_rule_other_than_the_trained_one():
+    """A set's options override its cell's: a retarget set on the demonstration-trained arm
+    (retarget: a2) must name its own prompted rule, or it demonstrates the trained rule and cannot
+    tell the two apart."""
+    study = load_sweep(Path(__file__).parents[3] / "sweeps" / "maze_goals.yaml")
+    arms = set()
+    for cell in study.cells:
+        arms.add(cell.task_options["variant"])
+        for s in cell.eval_sets:
+            if s.options["variant"] == "retarget":
+                assert s.options.get("retarget", "a1") != s.options.get("target", "a2"), (
+                    cell.task_options,
+                    s,
+                )
+    assert "retarget" in arms
