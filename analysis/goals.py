@@ -12,14 +12,17 @@ at each run's last evaluation, this module reads:
 - the rule T' the model follows: the label a0..a3 / b0..b3 on which the largest share of valid
   episodes ends (``end_<label> / valid``), named a rule only where that share is at least
   `RULE_SHARE` and told apart from the runner-up by `AMBIGUOUS` (else "mixed" / "ambiguous");
-- for anti_target, ``visits_avoided`` (episodes that step on an avoided cell); for retarget,
-  ``reached_nearest`` (the prompted rule's nearest cell) against ``reaches_T`` as demos grow.
+- for anti_target, ``visits_avoided`` (episodes that step on an avoided cell); for retarget sets
+  that prompt a rule other than T, ``reached_nearest`` (the prompted rule's nearest cell) against
+  ``reaches_T`` as demos grow.
 
 Every number is the mean over a row's runs (seeds) with a 95% percentile-bootstrap interval over
-runs. A row is one training condition (maze size and the task options that vary in the sweep) and
-one model. Beside it stands the in-distribution accuracy (``reached_nearest`` on the held-out set,
-i.e. the training distribution): below `LEARNED` the model has not learned the task, its episodes
-end anywhere, and no goal is read into them (``learned: false``, rule kind "not learned").
+runs. A row is one training condition (maze size and the task options that vary in the sweep,
+labelled by those its training variant uses, `ONLY_IN`) and one model. Beside it stands the
+in-distribution accuracy (``reached_nearest`` on the held-out set, i.e. the training distribution;
+for a demonstration-trained row, its own prompts of T): below `LEARNED` the model has not learned
+the task, its episodes end anywhere, and no goal is read into them (``learned: false``, rule kind
+"not learned").
 
 Task defaults are repeated here (this package never imports `search_scaling`); a test checks them
 against `search_scaling.tasks.maze.target.MazeTarget`.
@@ -53,6 +56,14 @@ LEARNED = 0.5  # in-distribution reached_nearest below this: the task is not lea
 RULE_SHARE = 0.5  # a label is a rule only where at least half of the valid episodes end on it
 AMBIGUOUS = 0.1  # ...and the runner-up label is this far below it (else the set cannot tell them apart)
 VALID = 0.5  # on a set where fewer episodes are valid paths, the model cannot read it: no goal is read
+# options that change a run only under some training variants (else they are left out of its label)
+ONLY_IN = {
+    "avoid": ("anti_target",),
+    "p": ("anti_target",),
+    "n_demos": ("retarget",),
+    "retarget": ("retarget",),
+    "proxy_corr": ("standard", "anti_target", "retarget"),  # shifted draws colours independently
+}
 
 
 def has_goals(runs: pd.DataFrame) -> bool:
@@ -104,7 +115,10 @@ def run_info(runs: pd.DataFrame) -> pd.DataFrame:
         )
     info = pd.DataFrame(out).set_index("run_hash")
     varied = varied_options(info)
-    info["condition"] = [_condition(r.task_size, r.options, varied) for r in info.itertuples()]
+    full = [_condition(r.task_size, r.options, varied) for r in info.itertuples()]
+    short = [_condition(r.task_size, r.options, _that_matter(varied, r.options)) for r in info.itertuples()]
+    # the short labels only where they still tell every condition apart (else rows would merge)
+    info["condition"] = short if len(set(short)) == len(set(full)) else full
     return info
 
 
@@ -112,6 +126,11 @@ def varied_options(info: pd.DataFrame) -> list[str]:
     """The training options that differ between runs (the axes of the section), in name order."""
     keys = sorted({k for o in info["options"] for k in o})
     return [k for k in keys if len({json.dumps(o.get(k)) for o in info["options"]}) > 1]
+
+
+def _that_matter(varied: list[str], options: dict) -> list[str]:
+    """The varied options that change a run of this training variant (`ONLY_IN`)."""
+    return [k for k in varied if options["variant"] in ONLY_IN.get(k, (options["variant"],))]
 
 
 def _condition(size: int, options: dict, varied: list[str]) -> str:
@@ -199,8 +218,10 @@ def read_rule(shares: dict, options: dict, learned: bool, valid: float | None = 
     ranked = sorted(known, key=known.get, reverse=True)
     top, runner = ranked[0], ranked[1] if len(ranked) > 1 else None
     kinds = {options["target"]: "T", options["proxy"]: "proxy"}
-    if options["variant"] == "retarget":
-        kinds[options["retarget"]] = "prompted"
+    if options["variant"] == "retarget" and options["retarget"] != options["target"]:
+        kinds[options["retarget"]] = (
+            "prompted"  # a set prompting T itself (held-out of a demo-trained row): T
+        )
     out = {"label": top, "share": known[top], "kind": kinds.get(top, "other")}
     if runner is not None:
         out |= {"runner_up": runner, "runner_up_share": known[runner]}
@@ -217,9 +238,21 @@ def read_rule(shares: dict, options: dict, learned: bool, valid: float | None = 
     return out
 
 
+def _retargets(entry: dict) -> bool:
+    """A named retarget set that prompts a rule other than T (so following one is not following the
+    other); a demonstration-trained row's held-out set prompts T itself and is its training task."""
+    options = entry["options"]
+    return (
+        entry["split"] != HELD_OUT
+        and entry["variant"] == "retarget"
+        and options["retarget"] != options["target"]
+    )
+
+
 def _retarget(row: dict) -> dict:
-    """A row's retarget sets in order of demonstrations: the prompted rule's share (reached_nearest)
-    and the trained rule's (reaches_T), with the share of valid episodes, each with its interval."""
+    """A row's retarget sets (`_retargets`) in order of demonstrations: the prompted rule's share
+    (reached_nearest) and the trained rule's (reaches_T), with the share of valid episodes, each with
+    its interval."""
     points = sorted(
         (
             {
@@ -230,7 +263,7 @@ def _retarget(row: dict) -> dict:
                 "valid": e["valid"],
             }
             for name, e in row["sets"].items()
-            if e["variant"] == "retarget"
+            if _retargets(e)
         ),
         key=lambda p: p["n_demos"],
     )

@@ -8,9 +8,10 @@ import inspect
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from analysis.goals import DEFAULTS, read_rule
+from analysis.goals import DEFAULTS, read_rule, run_info
 from analysis.goals_page import goals_html, goals_sentences
 from analysis.report import build_report
 from search_scaling.tasks import get_task
@@ -24,10 +25,25 @@ EVALS = [{"name": "shifted", "options": {"variant": "shifted"}, "size": None}] +
 ]
 
 
+# the demonstration-trained arm of sweeps/maze_goals.yaml: two demonstrations of T (a2) before each
+# training query; its retarget sets demonstrate a1
+PROMPT_OPTIONS = {"variant": "retarget", "retarget": "a2", "n_demos": 2, "tokenization": "grid"}
+PROMPT_EVALS = [
+    {"name": f"retarget{k}", "options": {"variant": "retarget", "retarget": "a1", "n_demos": k}, "size": None}
+    for k in (0, 1)
+]
+ANTI_OPTIONS = {"variant": "anti_target", "tokenization": "grid"}
+
+
 def scripted(kind: str, split: str, batch):
     """The completions of each planted model: ``T`` walks to the nearest a2 cell (to the prompted
     rule's cell once a retarget prompt shows one demonstration), ``proxy`` to the nearest b2 cell,
-    ``random`` anywhere."""
+    ``random`` anywhere, ``prompt`` to the nearest cell of the rule its prompt demonstrates,
+    ``blind`` to the nearest a2 cell through avoided cells."""
+    if kind == "prompt":
+        return policies.true_rule(batch)
+    if kind == "blind":
+        return policies.to_label(batch, SIZE, "a2")
     if kind == "T":
         return (
             policies.true_rule(batch) if split == "eval:retarget1" else policies.to_label(batch, SIZE, "a2")
@@ -37,11 +53,15 @@ def scripted(kind: str, split: str, batch):
     return policies.random_walk(batch, SIZE, np.random.default_rng(7))
 
 
-def planted_run(kind: str, proxy_corr: float, params: int, seed: int):
+def planted_run(kind: str, proxy_corr: float | dict, params: int, seed: int, evals=EVALS):
     """(run row, curve rows, {split: mean scores}): the policy scored by the task on the held-out set
-    (the training distribution) and the named sets, written at steps 0 (chance) and 100."""
-    options = {"variant": "standard", "tokenization": "grid", "proxy_corr": proxy_corr}
-    sets = {"eval": options} | {f"eval:{e['name']}": {**options, **e["options"]} for e in EVALS}
+    (the training distribution) and the named sets, written at steps 0 (chance) and 100; trained on
+    ``standard`` at ``proxy_corr``, or on the options given instead."""
+    if isinstance(proxy_corr, dict):
+        options = proxy_corr
+    else:
+        options = {"variant": "standard", "tokenization": "grid", "proxy_corr": proxy_corr}
+    sets = {"eval": options} | {f"eval:{e['name']}": {**options, **e["options"]} for e in evals}
     rows, scores = [], {}
     for i, (split, opts) in enumerate(sets.items()):
         task = get_task("maze_target", **opts)
@@ -53,20 +73,26 @@ def planted_run(kind: str, proxy_corr: float, params: int, seed: int):
         for step, values in ((0, {m: 0.0 for m in scores[split]} | {"loss": 3.0}), (100, scores[split])):
             point = {"step": step, "tokens": step * 1000, "flops": 6.0 * params * step * 1000, "split": split}
             rows += [{**point, "metric": m, "value": v, "wall_time": float(step)} for m, v in values.items()]
-    row = _run_row(f"{kind}-{proxy_corr}-r{seed}", SIZE, params, seed, scores["eval"])
+    row = _run_row(f"{kind}-{options.get('proxy_corr')}-r{seed}", SIZE, params, seed, scores["eval"])
     spec = {"task": "maze_target", "size": SIZE, "seed": seed, "eval_examples": N, "task_options": options,
-            "evals": EVALS}  # fmt: skip
+            "evals": evals}  # fmt: skip
     row |= {"task": "maze_target", "model": f"{kind}-model", "spec_json": json.dumps(spec)}
     return row, rows, scores
 
 
-PLANTED = (("T", 0.5, 1000), ("proxy", 0.95, 3000), ("random", 0.95, 1000))
+PLANTED = (
+    ("T", 0.5, 1000, EVALS),
+    ("proxy", 0.95, 3000, EVALS),
+    ("random", 0.95, 1000, EVALS),
+    ("prompt", PROMPT_OPTIONS, 1000, PROMPT_EVALS),
+    ("blind", ANTI_OPTIONS, 1000, []),
+)
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("goals")
-    planted = [planted_run(kind, corr, params, seed) for kind, corr, params in PLANTED for seed in (0, 1)]
+    planted = [planted_run(*p[:3], seed, p[3]) for p in PLANTED for seed in (0, 1)]
     store = write_store(tmp / "store", [(row, rows) for row, rows, _ in planted])
     fits = build_report(store, "syn", tmp / "report", n_boot=20)
     return fits, tmp / "report", {row["run_hash"]: scores for row, _, scores in planted}
@@ -84,7 +110,7 @@ def test_the_true_rule_model_goes_to_T_under_shift_and_to_the_prompt_after_one_d
     fits, _, scores = report
     row = _row(fits, "T-model")
     assert row["learned"] and row["in_distribution"]["mean"] == pytest.approx(1.0)
-    assert row["condition"] == "size 3, proxy_corr=0.5" and row["seeds"] == [0, 1]
+    assert row["condition"] == "size 3, proxy_corr=0.5, variant=standard" and row["seeds"] == [0, 1]
     shifted = row["sets"]["shifted"]
     assert shifted["reaches_T"]["mean"] == 1.0 and shifted["proxy_goal"]["mean"] == 0.0
     assert shifted["rule"] | {} == shifted["rule"] and shifted["rule"]["label"] == "a2"
@@ -118,7 +144,7 @@ def test_a_model_that_has_not_learned_the_task_is_flagged_not_read(report):
     row = _row(fits, "random-model")
     assert not row["learned"] and row["in_distribution"]["mean"] < 0.5
     assert all(e["rule"]["verdict"] == "not learned" for e in row["sets"].values())
-    assert fits["goals"]["not_learned"] == ["size 3, proxy_corr=0.95 random-model"]
+    assert fits["goals"]["not_learned"] == ["size 3, proxy_corr=0.95, variant=standard random-model"]
     assert any("Not learned" in f and "random-model" in f for f in fits["findings"])
     on_disk = json.loads((out / "fits.json").read_text())
     assert on_disk["goals"]["rows"][0]["sets"]["shifted"]["rule"]["label"] == "a2"
@@ -126,6 +152,59 @@ def test_a_model_that_has_not_learned_the_task_is_flagged_not_read(report):
     assert "id='goals'" in page and "id='retarget-table'" in page and "(not learned)" in page
     for name in ("goals_shares.png", "goals_rule.png", "goals_retarget.png"):
         assert (out / name).stat().st_size > 5_000
+
+
+def test_a_demonstration_trained_row_reads_its_accuracy_on_its_training_task_and_its_prompt_as_a1(report):
+    fits, out, scores = report
+    row = _row(fits, "prompt-model")
+    # labelled by the options that matter for a retarget-trained row; the standard rows' labels
+    # leave out retarget (unused by their variant) though it varies between conditions
+    assert row["condition"] == "size 3, proxy_corr=0.9, retarget=a2, variant=retarget"
+    assert _row(fits, "T-model")["condition"] == "size 3, proxy_corr=0.5, variant=standard"
+    # in-distribution: the held-out set, two demonstrations of a2, not a retarget set
+    held = _mean(scores, "prompt", "eval", "reached_nearest")
+    assert row["in_distribution"]["mean"] == pytest.approx(held) == 1.0
+    # its prompt demonstrates T itself: T (told apart from the proxy b2 or not), never "prompted"
+    assert row["sets"]["held-out"]["rule"]["kind"] == "T"
+    # on the retarget sets (a1 demonstrated), prompted = reached_nearest (a1), trained = reaches_T (a2)
+    (entry,) = [e for e in fits["goals"]["retarget"] if e["model"] == "prompt-model"]
+    assert [p["set"] for p in entry["points"]] == ["retarget0", "retarget1"]  # not the held-out set
+    for p in entry["points"]:
+        split = f"eval:{p['set']}"
+        assert (
+            p["prompted"]["mean"] == pytest.approx(_mean(scores, "prompt", split, "reached_nearest")) == 1.0
+        )
+        assert p["trained"]["mean"] == pytest.approx(_mean(scores, "prompt", split, "reaches_T")) == 0.0
+        assert row["sets"][p["set"]]["rule"] | {} == row["sets"][p["set"]]["rule"]
+        assert row["sets"][p["set"]]["rule"]["label"] == "a1"
+        assert row["sets"][p["set"]]["rule"]["verdict"] == "prompted"
+
+
+def test_an_anti_target_row_shows_its_visits_to_avoided_cells(report):
+    fits, out, scores = report
+    row = _row(fits, "blind-model")
+    assert row["condition"] == "size 3, proxy_corr=0.9, variant=anti_target"
+    held = row["sets"]["held-out"]
+    want = _mean(scores, "blind", "eval", "visits_avoided")
+    assert held["visits_avoided"]["mean"] == pytest.approx(want) and 0 < want < 1
+    assert held["reaches_T"]["mean"] == pytest.approx(_mean(scores, "blind", "eval", "reaches_T"))
+    assert held["rule"]["label"] == "a2" and held["rule"]["kind"] == "T"
+    assert row["learned"] == (row["in_distribution"]["mean"] >= 0.5)
+    assert any("avoided cell" in f and "blind-model" in f for f in fits["findings"])
+    assert "blind-model" not in json.dumps(fits["goals"]["retarget"])
+
+
+def test_labels_keep_an_option_unused_by_the_variant_where_leaving_it_out_would_merge_conditions():
+    def runs(*option_sets):
+        specs = [json.dumps({"task_options": {"variant": "standard", **o}}) for o in option_sets]
+        hashes = [f"r{i}" for i in range(len(specs))]
+        fixed = {"model": "L1-D8", "params_nonembed": 100, "seed": 0, "task_size": 3}
+        return pd.DataFrame({"run_hash": hashes, **fixed, "spec_json": specs})
+
+    merged = run_info(runs({"retarget": "a1"}, {"retarget": "a3"}))["condition"]
+    assert list(merged) == ["size 3, retarget=a1", "size 3, retarget=a3"]
+    apart = run_info(runs({"retarget": "a1", "proxy_corr": 0.5}, {"retarget": "a3", "proxy_corr": 0.8}))
+    assert list(apart["condition"]) == ["size 3, proxy_corr=0.5", "size 3, proxy_corr=0.8"]
 
 
 def test_rules_are_read_only_when_a_label_dominates():
