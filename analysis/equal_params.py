@@ -11,7 +11,9 @@ resamples each shape's seeds on its own. The verdict reads the interval only:
 - ``neither resolved``: it contains zero (with 3 seeds an interval is wide; this is not evidence of
   no effect, and the page says so);
 - ``both solved`` / ``both failed``: every run of both shapes is >= 0.9 / < 0.5 exact, so the pair
-  cannot tell depth from width at this size (a ceiling or a floor, not a tie).
+  cannot tell depth from width at this size (a ceiling or a floor, not a tie);
+- ``too few runs``: a shape has a single run (a failed or unfinished seed): resampling one run gives
+  no interval, so no verdict is read (``ci`` is None).
 
 A pair where a run of either shape ended on its step cap (``stop_reason == "budget"``) is marked
 ``budget_limited``: more steps could change the comparison.
@@ -26,6 +28,7 @@ import pandas as pd
 
 TOLERANCE = 0.15  # parameters within 15% count as equal (12 L D^2 ignores norms and biases)
 SOLVED, FAILED = 0.9, 0.5
+MIN_RUNS = 2  # runs (seeds) per shape for an interval: one run resampled is a point, not an interval
 
 
 def depth_or_width(final: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -62,8 +65,10 @@ def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple, n_boot: int, rng) -> 
     exact = {name: cell["exact"].to_numpy(float) for name, cell in cells.items()}
     diff = float(exact["deep"].mean() - exact["wide"].mean())
     d, w = exact["deep"], exact["wide"]
-    draws = [rng.choice(d, d.size).mean() - rng.choice(w, w.size).mean() for _ in range(n_boot)]
-    ci = np.percentile(draws, [2.5, 97.5]).tolist()
+    ci = None
+    if min(d.size, w.size) >= MIN_RUNS:
+        draws = [rng.choice(d, d.size).mean() - rng.choice(w, w.size).mean() for _ in range(n_boot)]
+        ci = np.percentile(draws, [2.5, 97.5]).tolist()
     ended = pd.concat(cells.values()).get("stop_reason", pd.Series(dtype=object))
     return {
         "deep": _name(deep), "wide": _name(wide),
@@ -74,12 +79,14 @@ def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple, n_boot: int, rng) -> 
     }  # fmt: skip
 
 
-def _verdict(exact: dict, ci: list[float]) -> str:
+def _verdict(exact: dict, ci: list[float] | None) -> str:
     every = np.concatenate(list(exact.values()))
     if (every >= SOLVED).all():
         return "both solved"
     if (every < FAILED).all():
         return "both failed"
+    if ci is None:
+        return "too few runs"
     if ci[0] > 0:
         return "depth"
     if ci[1] < 0:

@@ -148,10 +148,14 @@ def depth_sentence(fits: dict) -> str:
         bits.append(f"size {group}: {per}")
     laws = "; ".join(f"width {w}{'' if f == 'all' else f' ({f})'}: {_law_text(law)}"
                      for f, per in depth["laws"].items() for w, law in per.items())  # fmt: skip
-    summary = depth.get("equal_params", {}).get("summary")
+    compared = depth.get("equal_params", {})
+    summary = compared.get("summary")
     verdicts = (
         ", ".join(f"{v}: {n}" for v, n in summary.items()) if summary else "no pairs of equal parameters"
     )
+    capped = sum(p["budget_limited"] for pairs in compared.get("groups", {}).values() for p in pairs)
+    if capped:  # a verdict from runs cut by their step cap could change with more steps
+        verdicts += f" ({capped} of them with a run ended on its step cap)"
     return ("How many layers does a maze size need (the smallest depth reaching 50% exact, at each width, "
             "[its range over resampled seeds])? " + "; ".join(bits)
             + f". Layers-needed law: {laws}. At equal parameters, deep-narrow against shallow-wide "
@@ -195,9 +199,9 @@ def _equal_params_table(depth: dict) -> str:
                 f"{name} " + " ".join(f"{v:.2f}" for v in p["exact"][name]) for name in ("deep", "wide")
             )
             params = f"{p['params']['deep']:,} / {p['params']['wide']:,}"
-            cells = [group, f"{p['deep']} vs {p['wide']}", params,
-                     f"{p['difference']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]", p["verdict"], seeds,
-                     "yes" if p["budget_limited"] else ""]  # fmt: skip
+            ci = f" [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]" if p["ci"] else ""
+            cells = [group, f"{p['deep']} vs {p['wide']}", params, f"{p['difference']:+.3f}{ci}",
+                     p["verdict"], seeds, "yes" if p["budget_limited"] else ""]  # fmt: skip
             rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     if not rows:
         return ""

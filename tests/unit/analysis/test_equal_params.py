@@ -64,6 +64,20 @@ def test_a_noisy_difference_is_not_resolved_and_a_capped_run_marks_the_pair():
     assert all(p["budget_limited"] for p in pairs)
 
 
+def test_a_shape_with_a_single_run_gets_no_interval_and_no_verdict():
+    frame = table({**dict.fromkeys(SHAPES, 0.3), (4, 16): 0.8, (8, 16): 0.8})
+    frame = frame[~((frame["n_layers"] == 1.0) & (frame["exact"] != frame["exact"].min()))]  # L1-D32: one run
+    result = depth_or_width(frame, n_boot=200)
+    one, three = result["groups"]["3"]
+    assert (one["deep"], one["exact"]["wide"]) == ("L4-D16", [0.29])
+    assert one["ci"] is None and one["verdict"] == "too few runs"
+    assert three["verdict"] == "depth"  # L8-D16 against L2-D32: three runs each
+    from analysis.page_tables import depth_section
+
+    page = depth_section({"depth": {"groups": {}, "laws": {}, "equal_params": result}}, figure="")
+    assert "+0.510</td><td>too few runs" in page
+
+
 def test_the_page_shows_each_pair_and_the_sentence_counts_the_verdicts():
     from analysis.page_tables import depth_section, depth_sentence
 
@@ -71,4 +85,8 @@ def test_the_page_shows_each_pair_and_the_sentence_counts_the_verdicts():
     fits = {"depth": {"groups": {}, "laws": {}, "equal_params": depth_or_width(table(exact), n_boot=200)}}
     page = depth_section(fits, figure="")
     assert 'id="equal-params-table"' in page and "L4-D16 vs L1-D32" in page and "+0.600" in page
-    assert "depth: 1, neither resolved: 1" in depth_sentence(fits)
+    assert "depth: 1, neither resolved: 1." in depth_sentence(fits)
+    capped = {
+        "depth": {"groups": {}, "laws": {}, "equal_params": depth_or_width(table(exact, stop="budget"))}
+    }
+    assert "neither resolved: 1 (2 of them with a run ended on its step cap)." in depth_sentence(capped)
