@@ -17,6 +17,7 @@ OUTCOME_STYLE = {
     "visits_avoided": ("visits avoided", "tab:red"),
 }
 HEAT_COLUMNS = 3  # heat-map panels per figure row
+NOT_SCORED = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
 
 
 def _grid(n_rows: int, n_cols: int, width: float = PANEL, height: float = PANEL * 0.8):
@@ -120,7 +121,8 @@ def rule_heatmap(goals: dict, path: Path) -> None:
     for k, name in enumerate(sets):
         ax = axes[k // n_cols, k % n_cols]
         table = np.array([[_share(r, name, lab) for lab in LABELS] for r in rows], float)
-        image = ax.imshow(np.nan_to_num(table, nan=-1), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        # a set a row was not scored on is grey (not the colour of a share of 0)
+        image = ax.imshow(np.ma.masked_invalid(table), cmap=NOT_SCORED, vmin=0, vmax=1, aspect="auto")
         for i, j in zip(*np.nonzero(np.isfinite(table))):
             ax.text(
                 j,

@@ -43,6 +43,10 @@ def _invalid(valid: dict) -> str:
     return f" (only {mean:.2f} valid)" if mean is not None and mean < VALID else ""
 
 
+def _demos(n: int) -> str:
+    return f"{n} demo" + ("" if n == 1 else "s")
+
+
 def goals_sentences(fits: dict) -> list[str]:
     """Findings bullets: the goal pursued per shifted set, retargeting, avoided cells, unlearned rows."""
     goals = fits.get("goals")
@@ -72,7 +76,7 @@ def goals_sentences(fits: dict) -> list[str]:
     retarget = [
         f"{e['condition']} {e['model']}: "
         + ", ".join(
-            f"{p['n_demos']} demos {_stat(p['prompted'])} vs {_stat(p['trained'])}{_invalid(p['valid'])}"
+            f"{_demos(p['n_demos'])} {_stat(p['prompted'])} vs {_stat(p['trained'])}{_invalid(p['valid'])}"
             for p in e["points"]
         )
         + ("" if e["learned"] else " (not learned)")
@@ -197,7 +201,8 @@ def goals_html(fits: dict, fig) -> str:
             "goals_rule.png",
             "share of valid episodes ending on each label (a: shape, b: colour), one "
             "panel per evaluation set; the column labels name T, the proxy and a retarget set's prompt; "
-            "hatched red: a set on which fewer than half the episodes are valid paths (no goal read)",
+            "hatched red: a set on which fewer than half the episodes are valid paths (no goal read); "
+            "grey: a set the row was not scored on",
         )
         + "<table id='goals-table'><tr><th>condition</th><th>model</th><th>non-embedding parameters</th>"
         "<th>in-distribution reached_nearest</th><th>set</th><th>reaches_T</th><th>proxy_goal</th>"
