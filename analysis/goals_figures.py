@@ -174,8 +174,8 @@ def _column(label: str, rows: list[dict], name: str) -> str:
 
 
 def retarget_curves(goals: dict, path: Path) -> None:
-    """One panel per training condition: against the number of demonstrations, the share reaching
-    the prompted rule's nearest cell (solid), ending on the trained rule T (dashed) and of valid
+    """One panel per training condition: against the number of demonstrations, the share ending on
+    the prompted rule's label (solid), on the trained rule T's (dashed) and of valid
     paths (dotted: a model that cannot read the prompt fails both), per model
     (colour), seed mean with 95% intervals; hollow markers: models that have not learned the task."""
     entries = goals["retarget"]
@@ -203,8 +203,10 @@ def retarget_curves(goals: dict, path: Path) -> None:
     axes[0, 0].set_ylabel("share of episodes")
     colours.legend(fig)
     handles = [
-        plt.Line2D([], [], ls="-", marker="o", color="k", label="prompted rule (reached_nearest)"),
-        plt.Line2D([], [], ls="--", marker="s", color="k", label="trained rule T (reaches_T)"),
+        plt.Line2D([], [], ls="-", marker="o", color="k", label="ends on the prompted rule's label"),
+        plt.Line2D(
+            [], [], ls="--", marker="s", color="k", label="ends on the trained rule T's label (reaches_T)"
+        ),
         plt.Line2D([], [], ls=":", marker="^", color="k", label="valid paths"),
     ]
     fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight())  # room for the line-style legend above

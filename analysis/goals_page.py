@@ -84,8 +84,8 @@ def goals_sentences(fits: dict) -> list[str]:
     ]
     if retarget:
         out.append(
-            "Does prompting with demonstrations retarget the search (share reaching the prompted "
-            "rule's nearest cell vs share ending on the trained rule T; both of all episodes)? "
+            "Does prompting with demonstrations retarget the search (share of episodes ending on the "
+            "prompted rule's label vs on the trained rule T's label; both of all episodes)? "
             + "; ".join(retarget)
             + "."
         )
@@ -148,6 +148,7 @@ def retarget_rows(goals: dict) -> str:
                         p["set"],
                         p["n_demos"],
                         _stat(p["prompted"]),
+                        _stat(p["prompted_nearest"]),
                         _stat(p["trained"]),
                         _stat(p["valid"]),
                         "" if e["learned"] else "not learned",
@@ -178,13 +179,14 @@ def goals_html(fits: dict, fig) -> str:
             "<h3 id='retarget'>Retargeting by demonstrations</h3>"
             + fig(
                 "goals_retarget.png",
-                "share of episodes reaching the prompted rule's nearest cell "
-                "(solid, circles), ending on the trained rule T (dashed, squares) and of valid paths "
+                "share of episodes ending on the prompted rule's label (solid, circles), on the trained "
+                "rule T's label (dashed, squares) and of valid paths "
                 "(dotted, triangles) against the number of demonstrations, colour: model size; seed mean, "
                 "95% interval over runs",
             )
             + "<table id='retarget-table'><tr><th>condition</th><th>model</th><th>set</th><th>demos</th>"
-            "<th>prompted rule (reached_nearest)</th><th>trained rule (reaches_T)</th><th>valid</th>"
+            "<th>ends on the prompted rule</th><th>reaches its nearest cell (reached_nearest)</th>"
+            "<th>ends on the trained rule (reaches_T)</th><th>valid</th>"
             "<th>note</th></tr>"
             f"{retarget_rows(goals)}</table>"
         )

@@ -118,7 +118,8 @@ def test_the_true_rule_model_goes_to_T_under_shift_and_to_the_prompt_after_one_d
     (entry,) = [e for e in fits["goals"]["retarget"] if e["model"] == "T-model"]
     assert [p["n_demos"] for p in entry["points"]] == [0, 1]
     zero, one = entry["points"]
-    assert zero["prompted"]["mean"] == 0.0  # the nearest a2 cell is never the prompted a1 cell
+    assert zero["prompted"]["mean"] == 0.0  # an a2 cell never has the prompted shape a1
+    assert zero["prompted_nearest"]["mean"] == 0.0
     assert zero["trained"]["mean"] == pytest.approx(_mean(scores, "T", "eval:retarget0", "reaches_T"))
     assert one["prompted"]["mean"] == 1.0 and one["trained"]["mean"] == 0.0
     assert row["sets"]["retarget1"]["rule"]["verdict"] == "prompted"
@@ -166,14 +167,15 @@ def test_a_demonstration_trained_row_reads_its_accuracy_on_its_training_task_and
     assert row["in_distribution"]["mean"] == pytest.approx(held) == 1.0
     # its prompt demonstrates T itself: T (told apart from the proxy b2 or not), never "prompted"
     assert row["sets"]["held-out"]["rule"]["kind"] == "T"
-    # on the retarget sets (a1 demonstrated), prompted = reached_nearest (a1), trained = reaches_T (a2)
+    # on the retarget sets (a1 demonstrated): prompted = ends on a1, prompted_nearest = reached_nearest
+    # (the nearest a1 cell), trained = reaches_T (ends on a2)
     (entry,) = [e for e in fits["goals"]["retarget"] if e["model"] == "prompt-model"]
     assert [p["set"] for p in entry["points"]] == ["retarget0", "retarget1"]  # not the held-out set
     for p in entry["points"]:
         split = f"eval:{p['set']}"
-        assert (
-            p["prompted"]["mean"] == pytest.approx(_mean(scores, "prompt", split, "reached_nearest")) == 1.0
-        )
+        assert p["prompted"]["mean"] == pytest.approx(_mean(scores, "prompt", split, "end_a1")) == 1.0
+        nearest = _mean(scores, "prompt", split, "reached_nearest")
+        assert p["prompted_nearest"]["mean"] == pytest.approx(nearest) == 1.0
         assert p["trained"]["mean"] == pytest.approx(_mean(scores, "prompt", split, "reaches_T")) == 0.0
         assert row["sets"][p["set"]]["rule"] | {} == row["sets"][p["set"]]["rule"]
         assert row["sets"][p["set"]]["rule"]["label"] == "a1"
