@@ -40,6 +40,25 @@ def sigint_held(doing: str):
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """Within: SIGTERM (`kill PID`, a scheduler preempting the job) stops the driver as Ctrl-C does,
+    so its cells are released at once instead of staying held until their heartbeat goes stale.
+    Set after ``ray.init``, whose crash handler otherwise takes SIGTERM and kills the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def shutdown_ray(rc: int) -> int:
     """Stop Ray if this process has it running; returns ``rc``, or 130 if Ctrl-C came meanwhile."""
     ray = sys.modules.get("ray")

@@ -7,8 +7,9 @@ per worker, not once per trial), retry on worker death (`max_retries`) and on er
 (`retry_exceptions`), and accept fractional GPUs. A retried task carries the same owner id, so
 the ledger lets it back in, and it resumes from the run's last checkpoint.
 
-Ctrl-C: the driver cancels its tasks (each worker ends its cell ``failed`` "interrupted" and removes
-its temporaries), then releases whatever cell a worker could not; a rerun trains them again.
+Ctrl-C (or SIGTERM to the driver): the driver cancels its tasks (each worker ends its cell ``failed``
+"interrupted" and removes its temporaries), then releases whatever cell a worker could not; a rerun
+trains them again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from search_scaling.store.recorder import STALE_AFTER_S
 from search_scaling.store.sweep_run import SweepRun
 from search_scaling.sweep import sources
 from search_scaling.sweep.packs import check_memory, pack_gpus, plan_sweep
+from search_scaling.sweep.ray_exit import sigterm_as_ctrl_c
 from search_scaling.sweep.resources import check_resources
 from search_scaling.sweep.spec import SweepSpec
 from search_scaling.sweep.state import SweepState
@@ -199,7 +201,8 @@ def _run(sweep: SweepSpec, stores: Stores, address: str | None, todo: list, stat
     queue, running = list(units), {}
     show("running")
     try:
-        _schedule(ray, task, sweep, stores, driver, queue, running, state, show)
+        with sigterm_as_ctrl_c():
+            _schedule(ray, task, sweep, stores, driver, queue, running, state, show)
     except KeyboardInterrupt:
         _stop(ray, running, stores, lambda spec: _owner(sweep, driver, spec))
         raise

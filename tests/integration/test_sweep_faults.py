@@ -54,12 +54,16 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     assert f"failed {broken}: {error}" in capsys.readouterr().err
 
 
-def test_ctrl_c_on_a_sweep_releases_its_cells_and_leaves_no_temporaries(tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+def test_ctrl_c_or_kill_on_a_sweep_releases_its_cells_and_leaves_no_temporaries(tmp_path, stop):
     body = spec("ctrlc", [0], steps=50_000, concurrent=1)
     proc, store = start_sweep(tmp_path, body)
     try:
         wait_for(lambda: parts(store) >= 1, 300, "the cell to flush curves")
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+        else:
+            os.kill(proc.pid, signal.SIGTERM)  # `kill PID` of the driver alone, or a scheduler's stop
         out, _ = proc.communicate(timeout=120)
     finally:
         kill_tree(proc.pid)  # a sweep that did not stop must not train on through the rest of the suite
