@@ -348,7 +348,7 @@ def depth_width(final: pd.DataFrame, depth: dict, path: Path) -> None:
                 mean = table.loc[layers, width]
                 if np.isfinite(mean):
                     text = f"{mean:.2f}\n" + "/".join(f"{v:.2f}" for v in seeds.get((layers, width), []))
-                    ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=6,
+                    ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=8,
                             color="white" if mean < 0.6 else "black")  # fmt: skip
                 if (layers, width) in limited:
                     ax.add_patch(
