@@ -10,8 +10,9 @@ resamples each shape's seeds on its own. The verdict reads the interval only:
 - ``width``: it lies below zero;
 - ``neither resolved``: it contains zero (with 3 seeds an interval is wide; this is not evidence of
   no effect, and the page says so);
-- ``both solved`` / ``both failed``: every run of both shapes is >= 0.9 / < 0.5 exact, so the pair
-  cannot tell depth from width at this size (a ceiling or a floor, not a tie);
+- ``both solved`` / ``both failed``: every run of both shapes is >= 0.9 / < 0.5 exact and the interval
+  contains zero, so the pair cannot tell depth from width at this size (a ceiling or a floor, not a
+  tie); a resolved difference above the ceiling still reads ``depth`` or ``width``;
 - ``too few runs``: a shape has a single run (a failed or unfinished seed): resampling one run gives
   no interval, so no verdict is read (``ci`` is None).
 
@@ -80,18 +81,16 @@ def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple, n_boot: int, rng) -> 
 
 
 def _verdict(exact: dict, ci: list[float] | None) -> str:
+    if ci is not None and ci[0] > 0:
+        return "depth"
+    if ci is not None and ci[1] < 0:
+        return "width"
     every = np.concatenate(list(exact.values()))
     if (every >= SOLVED).all():
         return "both solved"
     if (every < FAILED).all():
         return "both failed"
-    if ci is None:
-        return "too few runs"
-    if ci[0] > 0:
-        return "depth"
-    if ci[1] < 0:
-        return "width"
-    return "neither resolved"
+    return "too few runs" if ci is None else "neither resolved"
 
 
 def _name(shape: tuple) -> str:

@@ -209,8 +209,9 @@ def _equal_params_table(depth: dict) -> str:
             "the shallow-wide shape with the same non-embedding parameters (within "
             f"{compared['tolerance']:.0%}): the difference of final exact accuracy (deep minus wide, seed "
             "means) with a 95% interval resampling each shape's seeds. 'neither resolved' is not evidence "
-            "of no effect; 'both solved' / 'both failed' pairs sit at a ceiling or floor; 'too few runs': "
-            "a shape with a single run, no interval.</p>"
+            "of no effect; 'both solved' / 'both failed' pairs sit at a ceiling or floor with no resolved "
+            "difference (a resolved one still reads depth or width); 'too few runs': a shape with a single "
+            "run, no interval.</p>"
             '<table id="equal-params-table"><tr><th>size</th><th>shapes (deep vs wide)</th>'
             "<th>parameters</th><th>exact difference [95%]</th><th>verdict</th><th>exact per seed</th>"
             "<th>budget-limited</th></tr>"

@@ -1,5 +1,5 @@
-"""The committed studies (`sweeps/results/maze_cpu`, issue 20; `sweeps/results/maze_recipe`, issue 28)
-rebuild from their committed exports.
+"""The committed studies (`sweeps/results/maze_cpu`, issue 20; `sweeps/results/maze_recipe`, issue 28;
+`sweeps/results/maze_depth`, issue 29) rebuild from their committed exports.
 
 `search-scaling report maze_cpu --store sweeps/results/maze_cpu/store --out sweeps/results/maze_cpu/report
 --no-mlflow` redoes all of it (figures and 200 bootstrap resamples: a few minutes). This test redoes
@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from analysis.report import _strict, build_report
 
 RESULTS = Path(__file__).resolve().parents[3] / "sweeps" / "results"
-STUDIES = {"maze_cpu": 84, "maze_recipe": 3}  # committed study -> its number of runs
+STUDIES = {"maze_cpu": 84, "maze_recipe": 3, "maze_depth": 90}  # committed study -> its number of runs
 # Read off the resamples (plus every key ending in "ci"): verdicts from intervals, the constancy test
 # from bootstrap standard errors, degenerate flags from interval widths, the not-fitted reasons (and
 # the store, a path relative to where the report was written).
@@ -45,7 +45,8 @@ def leaves(value, path=()):
 
 
 def resampled(path) -> bool:
-    return any(isinstance(k, str) and (k in RESAMPLED or k.endswith("ci")) for k in path)
+    verdict_counts = tuple(path[:3]) == ("depth", "equal_params", "summary")  # keyed by resampled verdicts
+    return verdict_counts or any(isinstance(k, str) and (k in RESAMPLED or k.endswith("ci")) for k in path)
 
 
 @pytest.mark.parametrize("study", sorted(STUDIES))
