@@ -3,8 +3,11 @@
 In a depth x width grid some shapes have (nearly) the same non-embedding parameters: with 12 L D^2
 per model, L4-D16 ~ L1-D32 and L8-D16 ~ L2-D32. For every such pair in a group (task, condition,
 maze size) the report compares the deep-narrow shape with the shallow-wide one on final exact
-accuracy: the difference of their seed means (deep minus wide), with a bootstrap interval that
-resamples each shape's seeds on its own. The verdict reads the interval only:
+accuracy: the difference of their seed means (deep minus wide), with a 95% Welch t interval over the
+seeds (unequal variances, Welch-Satterthwaite degrees of freedom). Not a bootstrap: with 3 seeds a
+shape, resampling seeds gives a percentile interval far too narrow (it can take only a handful of
+distinct values and ignores that the spread itself is estimated from three numbers). The verdict
+reads the interval only:
 
 - ``depth``: the interval lies above zero (the deeper shape solves more mazes);
 - ``width``: it lies below zero;
@@ -13,8 +16,8 @@ resamples each shape's seeds on its own. The verdict reads the interval only:
 - ``both solved`` / ``both failed``: every run of both shapes is >= 0.9 / < 0.5 exact and the interval
   contains zero, so the pair cannot tell depth from width at this size (a ceiling or a floor, not a
   tie); a resolved difference above the ceiling still reads ``depth`` or ``width``;
-- ``too few runs``: a shape has a single run (a failed or unfinished seed): resampling one run gives
-  no interval, so no verdict is read (``ci`` is None).
+- ``too few runs``: a shape has a single run (a failed or unfinished seed): one run has no spread,
+  so no interval and no verdict is read (``ci`` is None).
 
 A pair where a run of either shape ended on its step cap (``stop_reason == "budget"``) is marked
 ``budget_limited``: more steps could change the comparison.
@@ -26,21 +29,21 @@ import itertools
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 TOLERANCE = 0.15  # parameters within 15% count as equal (12 L D^2 ignores norms and biases)
 SOLVED, FAILED = 0.9, 0.5
-MIN_RUNS = 2  # runs (seeds) per shape for an interval: one run resampled is a point, not an interval
+MIN_RUNS = 2  # runs (seeds) per shape for an interval: one run has no spread
 
 
-def depth_or_width(final: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
+def depth_or_width(final: pd.DataFrame) -> dict:
     """Per group, every equal-parameter pair of shapes and its verdict; ``summary`` counts the
     verdicts over all pairs. ``final`` needs group, run_hash, n_layers, d_model, params_nonembed,
     exact (and stop_reason where the store has it)."""
     final = final.dropna(subset=["n_layers", "d_model", "params_nonembed", "exact"])
-    rng = np.random.default_rng(seed)
     groups = {}
     for group, rows in final.groupby("group", sort=True):
-        pairs = [_compare(rows, deep, wide, n_boot, rng) for deep, wide in _equal_pairs(rows)]
+        pairs = [_compare(rows, deep, wide) for deep, wide in _equal_pairs(rows)]
         if pairs:
             groups[group] = pairs
     verdicts = [p["verdict"] for pairs in groups.values() for p in pairs]
@@ -60,16 +63,12 @@ def _equal_pairs(rows: pd.DataFrame) -> list[tuple[tuple, tuple]]:
     return sorted(pairs)
 
 
-def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple, n_boot: int, rng) -> dict:
+def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple) -> dict:
     cells = {name: rows[(rows["n_layers"] == s[0]) & (rows["d_model"] == s[1])] for name, s in
              (("deep", deep), ("wide", wide))}  # fmt: skip
     exact = {name: cell["exact"].to_numpy(float) for name, cell in cells.items()}
     diff = float(exact["deep"].mean() - exact["wide"].mean())
-    d, w = exact["deep"], exact["wide"]
-    ci = None
-    if min(d.size, w.size) >= MIN_RUNS:
-        draws = [rng.choice(d, d.size).mean() - rng.choice(w, w.size).mean() for _ in range(n_boot)]
-        ci = np.percentile(draws, [2.5, 97.5]).tolist()
+    ci = _welch_interval(exact["deep"], exact["wide"])
     ended = pd.concat(cells.values()).get("stop_reason", pd.Series(dtype=object))
     return {
         "deep": _name(deep), "wide": _name(wide),
@@ -78,6 +77,20 @@ def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple, n_boot: int, rng) -> 
         "difference": diff, "ci": ci, "verdict": _verdict(exact, ci),
         "budget_limited": bool(ended.eq("budget").any()),
     }  # fmt: skip
+
+
+def _welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> list[float] | None:
+    """Interval for mean(a) - mean(b) with unequal variances; None below MIN_RUNS runs a side."""
+    if min(a.size, b.size) < MIN_RUNS:
+        return None
+    diff = float(a.mean() - b.mean())
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = float(np.sqrt(va + vb))
+    if se == 0.0:  # identical seeds on both sides: no spread to widen the difference
+        return [diff, diff]
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
+    return [diff - half, diff + half]
 
 
 def _verdict(exact: dict, ci: list[float] | None) -> str:

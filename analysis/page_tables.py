@@ -208,7 +208,7 @@ def _equal_params_table(depth: dict) -> str:
     return ("<p>At equal parameters, does depth or width move the boundary? Each deep-narrow shape against "
             "the shallow-wide shape with the same non-embedding parameters (within "
             f"{compared['tolerance']:.0%}): the difference of final exact accuracy (deep minus wide, seed "
-            "means) with a 95% interval resampling each shape's seeds. 'neither resolved' is not evidence "
+            "means) with a 95% Welch t interval over the seeds. 'neither resolved' is not evidence "
             "of no effect; 'both solved' / 'both failed' pairs sit at a ceiling or floor with no resolved "
             "difference (a resolved one still reads depth or width); 'too few runs': a shape with a single "
             "run, no interval.</p>"

@@ -107,7 +107,7 @@ def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.Data
     if varies_depth(final):  # a sweep over depth: where search capacity lives (issue 29)
         fits["depth"] = depth_needed(final, n_boot)
         flag_depth_budget(fits["depth"], final)
-        fits["depth"]["equal_params"] = depth_or_width(final, n_boot)
+        fits["depth"]["equal_params"] = depth_or_width(final)
     fits["loss_vs_params"] = loss_vs_params(final, n_boot)
     fits["loss_vs_compute"] = frontier_by_size(points)
     fits["accuracy_vs_loss"] = pooled_accuracy_vs_loss(points, n_boot)
