@@ -20,6 +20,10 @@ Where an episode ends (every variant; valid episodes only, so the three add up t
 (and not T's), ``other_goal`` anywhere else; ``end_a<k>`` / ``end_b<k>`` give the share of episodes
 ending on shape k / colour k, from which a report reads the rule T' the model actually follows.
 ``reached_nearest`` is the episode's own goal (the nearest cell matching the rule of its variant).
+``has_T`` / ``has_proxy``: whether a cell with T's / the proxy's label is reachable from the origin
+at all (through open walls). Episodes are drawn to have a nearest cell of *their* rule, not of T or
+of the proxy (a retarget query or a shifted maze can lack both), so a report divides ``reaches_T``
+by ``has_T`` (and ``proxy_goal`` by ``has_proxy``) to compare goals like for like.
 
 Vocabulary: the maze vocabulary for the grid, then ``<LABELS_START> <LABELS_END> a0..a3 b0..b3``.
 ``tokenization`` (aotp | aotp_ctt | grid, `formats`) writes the maze block and every coordinate as
@@ -138,7 +142,8 @@ class MazeTarget(Task):
         start, end = _answer_bounds(tokens)
         pos = np.arange(tokens.shape[1])[None, :]
         mask = (pos >= start[:, None]) & (pos < end[:, None])
-        extras = {key: ep[key][query] for key in ("origin_rc", "target_rc", "proxy_rc", "labels", "avoided")}
+        keys = ("origin_rc", "target_rc", "proxy_rc", "labels", "avoided", "has_T", "has_proxy")
+        extras = {key: ep[key][query] for key in keys}
         for key in ("labels", "avoided"):
             extras[key] = pad_to_grid(extras[key], size)
         extras["moves"] = pad_to_grid(ep["moves"][query], size)
@@ -197,6 +202,8 @@ class MazeTarget(Task):
             other_goal=(valid & ~on_t & ~on_proxy).astype(float),
             reached_nearest=metrics.pop("reached"),
             visits_avoided=on_avoided.any(axis=1).astype(float),
+            has_T=batch.extras["has_T"].astype(float),
+            has_proxy=batch.extras["has_proxy"].astype(float),
         )
         for feature, letter in enumerate("ab"):  # the label the model goes to: T' under a shift
             for value in range(4):
@@ -232,15 +239,21 @@ def _candidates(task: MazeTarget, m: int, k: int, rule, rng) -> dict[str, np.nda
     origin = _pick(~goal_cells & ~avoided, rng)
     dist = bfs_from_target(walk, None, np.maximum(origin, 0))[0]
     goal, ok = _nearest(dist, goal_cells)
-    proxy, _ = _nearest(
-        bfs_from_target(conn, None, np.maximum(origin, 0))[0], labels[..., task.proxy[0]] == task.proxy[1]
-    )
+    dist_open = bfs_from_target(conn, None, np.maximum(origin, 0))[0]
+    reach = dist_open >= 0  # a valid path (through open walls) can end on any of these cells
+    is_proxy = labels[..., task.proxy[0]] == task.proxy[1]
+    proxy, _ = _nearest(dist_open, is_proxy)
     ok &= origin >= 0
     sel = np.nonzero(ok)[0]
     paths, length = shortest_paths(walk[sel], origin[sel], goal[sel])
-    return _episode_arrays(
+    ep = _episode_arrays(
         conn[sel], labels[sel], avoided[sel], origin[sel], goal[sel], proxy[sel], paths, length, k
     )
+    has_proxy = (reach & is_proxy).any(axis=1)
+    ep["proxy_rc"][~has_proxy[sel]] = -1  # no proxy cell to walk to (scripted policies skip these)
+    ep["has_T"] = (reach & (labels[..., task.rule[0]] == task.rule[1])).any(axis=1)[sel]
+    ep["has_proxy"] = has_proxy[sel]
+    return ep
 
 
 def _labels(task: MazeTarget, m: int, cells: int, rng) -> np.ndarray:

@@ -49,10 +49,11 @@ def true_rule(batch: TaskBatch) -> np.ndarray:
 
 
 def proxy(batch: TaskBatch, size: int, tokenization: str = "grid") -> np.ndarray:
-    """The shortest path in the maze to the nearest cell with the proxy label (``proxy_rc``)."""
-    moves = batch.extras["moves"]
-    paths = [
-        shortest_path(moves[i], batch.extras["origin_rc"][i], batch.extras["proxy_rc"][i])
+    """The shortest path in the maze to the nearest cell with the proxy label (``proxy_rc``), or no
+    move where no proxy cell is reachable."""
+    moves, origin, goal = batch.extras["moves"], batch.extras["origin_rc"], batch.extras["proxy_rc"]
+    paths = [  # no reachable proxy cell (proxy_rc -1): the episode stays at the origin
+        shortest_path(moves[i], origin[i], goal[i]) if goal[i][0] >= 0 else [tuple(int(x) for x in origin[i])]
         for i in range(len(moves))
     ]
     return completions(paths, size, tokenization)
@@ -126,3 +127,15 @@ def _to_first(moves: np.ndarray, start: tuple[int, int], has: np.ndarray) -> lis
                 parent[nxt] = cell
                 queue.append(nxt)
     return [start]
+
+
+def reachable_with(batch: TaskBatch, label: str) -> np.ndarray:
+    """Whether a cell carrying ``label`` is reachable from the origin, by breadth-first search on the
+    batch's own walls (independent of the task's vectorised search): bool[n]."""
+    feature, value = "ab".index(label[0]), int(label[1])
+    out = []
+    for i, moves in enumerate(batch.extras["moves"]):
+        has = batch.extras["labels"][i, :, :, feature] == value
+        start = tuple(int(x) for x in batch.extras["origin_rc"][i])
+        out.append(bool(has[_to_first(moves, start, has)[-1]]))
+    return np.array(out)

@@ -58,3 +58,28 @@ def test_a_random_valid_walk_ends_where_its_last_cells_labels_say():
     assert got["reaches_T"] + got["proxy_goal"] + got["other_goal"] == pytest.approx(1.0)
     assert max(got[f"end_a{k}"] for k in range(4)) < 0.5  # no rule: no label holds half the ends
     assert got["reached_nearest"] < 0.5
+
+
+@pytest.mark.parametrize("variant", ["shifted", "retarget"])
+def test_has_T_and_has_proxy_say_whether_a_goal_cell_is_reachable_at_all(variant):
+    """Episodes are drawn to have a nearest cell of their own rule (a1 on retarget), not of T (a2) or
+    the proxy (b2): has_T / has_proxy mark the episodes where ending on T / the proxy was possible."""
+    task = get_task("maze_target", variant=variant, tokenization="grid", n_demos=1)
+    batch = task.generate(256, SIZE, np.random.default_rng(3))
+    got = task.score(batch, policies.true_rule(batch))
+    assert np.array_equal(got["has_T"] > 0, policies.reachable_with(batch, "a2"))
+    assert np.array_equal(got["has_proxy"] > 0, policies.reachable_with(batch, "b2"))
+    if variant == "shifted":  # drawn for T's nearest cell; b2 is independent of shape: some lack it
+        assert got["has_T"].mean() == 1.0 and 0.8 < got["has_proxy"].mean() < 1.0
+    else:  # drawn for a1's nearest cell; a2 is 15% of the cells: some 3x3 mazes have none
+        assert 0.5 < got["has_T"].mean() < 1.0
+
+
+def test_a_policy_that_goes_to_T_whenever_it_can_reaches_T_in_every_episode_that_has_one():
+    """On retarget the episode's own rule is a1; going to a2 wherever one is reachable gives
+    reaches_T = has_T per episode, so the like-for-like share reaches_T / has_T is exactly 1."""
+    task = get_task("maze_target", variant="retarget", tokenization="grid", n_demos=1)
+    batch = task.generate(256, SIZE, np.random.default_rng(4))
+    got = task.score(batch, policies.to_label(batch, SIZE, "a2"))
+    assert np.array_equal(got["reaches_T"], got["has_T"])
+    assert got["reaches_T"].mean() < 1.0 and got["reaches_T"].sum() / got["has_T"].sum() == 1.0
