@@ -129,13 +129,13 @@ def _analyse(fits: dict, wide: pd.DataFrame, runs: pd.DataFrame, curves: pd.Data
     if "depth" in fits:
         figures.depth_width(final, fits["depth"], out / "depth_width.png")
     if has_goals(runs):  # a maze_target sweep: which goal the model pursues off its training distribution
-        _goals(fits, runs, curves, out, n_boot)
+        _goals(fits, runs, curves, out)
 
 
-def _goals(fits: dict, runs: pd.DataFrame, curves: pd.DataFrame, out: Path, n_boot: int) -> None:
+def _goals(fits: dict, runs: pd.DataFrame, curves: pd.DataFrame, out: Path) -> None:
     from analysis import goals_figures  # only maze_target sweeps draw these
 
-    fits["goals"] = goals = goals_section(runs, curves, n_boot)
+    fits["goals"] = goals = goals_section(runs, curves)
     goals_figures.outcome_shares(goals, out / "goals_shares.png")
     goals_figures.rule_heatmap(goals, out / "goals_rule.png")
     if goals["retarget"]:
