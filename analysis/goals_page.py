@@ -25,14 +25,25 @@ def _stat(stat: dict | None) -> str:
     return f"{stat['mean']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
+NO_GOAL = ("not learned", "invalid")  # verdicts under which no label or share is read as a goal
+
+
+def _no_goal(entry: dict) -> bool:
+    return entry["rule"]["verdict"] in NO_GOAL
+
+
+def _learned_runs(row: dict) -> str:
+    return f"{row['n_learned']}/{row['n_runs']} runs learned"
+
+
 def _rule(rule: dict) -> str:
     if rule.get("label") is None:
-        return rule["verdict"]
+        return VERDICT_WORDS.get(rule["verdict"], rule["verdict"])
     text = f"{rule['label']} ({rule['share']:.2f})"
     if rule["verdict"] == "ambiguous":
         return f"{text}, not told apart from {rule['runner_up']} ({rule['runner_up_share']:.2f})"
-    if rule["verdict"] in ("mixed", "not learned", "invalid"):
-        return f"{VERDICT_WORDS[rule['verdict']]}; most often {text}"
+    if rule["verdict"] == "mixed":
+        return f"{VERDICT_WORDS['mixed']}; most often {text}"
     return f"{text}: {VERDICT_WORDS[rule['verdict']]}"
 
 
@@ -63,25 +74,13 @@ def goals_sentences(fits: dict) -> list[str]:
         }
     )
     for name in shifted:
-        bits = [
-            f"{r['condition']} {r['model']}: {_rule(r['sets'][name]['rule'])}, reaches_T "
-            f"{_stat(r['sets'][name]['reaches_T'])}, proxy_goal {_stat(r['sets'][name]['proxy_goal'])}"
-            for r in goals["rows"]
-            if name in r["sets"]
-        ]
+        bits = [_shifted_bit(r, r["sets"][name]) for r in goals["rows"] if name in r["sets"]]
         out.append(
             f"Which goal does a maze_target model pursue on {name} (T' = the label most valid episodes "
-            f"end on; seed mean [95% interval over runs])? " + "; ".join(bits) + "."
+            f"end on; seed mean [95% interval over runs]; in parentheses, of the mazes that have a cell "
+            f"of that label)? " + "; ".join(bits) + "."
         )
-    retarget = [
-        f"{e['condition']} {e['model']}: "
-        + ", ".join(
-            f"{_demos(p['n_demos'])} {_stat(p['prompted'])} vs {_stat(p['trained'])}{_invalid(p['valid'])}"
-            for p in e["points"]
-        )
-        + ("" if e["learned"] else " (not learned)")
-        for e in goals["retarget"]
-    ]
+    retarget = [_retarget_bit(e) for e in goals["retarget"]]
     if retarget:
         out.append(
             "Does prompting with demonstrations retarget the search (share of episodes ending on the "
@@ -99,14 +98,49 @@ def goals_sentences(fits: dict) -> list[str]:
         out.append("How often do anti_target paths step on an avoided cell? " + "; ".join(avoided) + ".")
     if goals["not_learned"]:
         out.append(
-            f"Not learned (in-distribution reached_nearest < {learned:g}), so where their episodes "
-            f"end is not read as a goal: {', '.join(goals['not_learned'])}."
+            f"Not learned (in-distribution reached_nearest < {learned:g} in more than half the runs), so "
+            f"where their episodes end is not read as a goal: {', '.join(goals['not_learned'])}."
         )
+    if goals.get("not_done"):
+        out.append(f"Left out, not finished: {_not_done(goals['not_done'])}.")
     return out
 
 
-def _cells(values) -> str:
-    return "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>"
+def _given(stat: dict | None) -> str:
+    """A like-for-like share in parentheses (none on stores scored before the task emitted has_T)."""
+    return f" ({_stat(stat)})" if stat and stat.get("mean") is not None else ""
+
+
+def _shifted_bit(row: dict, entry: dict) -> str:
+    name = f"{row['condition']} {row['model']}"
+    if _no_goal(entry):  # the shares of a model that cannot do the task are not findings
+        return f"{name}: {_rule(entry['rule'])} ({_learned_runs(row)})"
+    return (
+        f"{name}: {_rule(entry['rule'])}, reaches_T {_stat(entry['reaches_T'])}"
+        f"{_given(entry.get('reaches_T_given_has_T'))}, proxy_goal {_stat(entry['proxy_goal'])}"
+        f"{_given(entry.get('proxy_goal_given_has_proxy'))}"
+    )
+
+
+def _retarget_bit(e: dict) -> str:
+    name = f"{e['condition']} {e['model']}"
+    if not e["learned"]:
+        return f"{name}: {VERDICT_WORDS['not learned']} ({e['n_learned']}/{e['n_runs']} runs learned)"
+    return f"{name}: " + ", ".join(
+        f"{_demos(p['n_demos'])} {_stat(p['prompted'])} vs {_stat(p['trained'])}"
+        f"{_invalid(p['valid'])}, paired difference {_stat(p['prompted_minus_trained'])}"
+        for p in e["points"]
+    )
+
+
+def _not_done(runs: list[dict]) -> str:
+    return ", ".join(f"{r['model']} seed {r['seed']} ({r['status']})" for r in runs)
+
+
+def _cells(values, grey: bool = False) -> str:
+    """A table row; ``grey``: a row whose shares are shown for completeness, not read as a goal."""
+    start = "<tr class='no-goal' style='color:#999'>" if grey else "<tr>"
+    return start + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>"
 
 
 def goals_rows(goals: dict) -> str:
@@ -122,15 +156,18 @@ def goals_rows(goals: dict) -> str:
                         r["model"],
                         f"{r['params']:,}",
                         _stat(r["in_distribution"]) + flag,
+                        f"{r['n_learned']}/{r['n_runs']}",
                         name,
                         _stat(e["reaches_T"]),
+                        _stat(e.get("reaches_T_given_has_T")),
                         _stat(e["proxy_goal"]),
+                        _stat(e.get("proxy_goal_given_has_proxy")),
                         _stat(e["other_goal"]),
-                        _stat(e["valid"]),
+                        _stat(e["invalid"]),
                         _rule(e["rule"]),
                         avoided,
-                        len(r["runs"]),
-                    ]
+                    ],
+                    grey=_no_goal(e),
                 )
             )
     return "".join(rows)
@@ -150,9 +187,13 @@ def retarget_rows(goals: dict) -> str:
                         _stat(p["prompted"]),
                         _stat(p["prompted_nearest"]),
                         _stat(p["trained"]),
+                        _stat(p.get("trained_given_has_T")),
+                        _stat(p["prompted_minus_trained"]),
                         _stat(p["valid"]),
-                        "" if e["learned"] else "not learned",
-                    ]
+                        f"{e['n_learned']}/{e['n_runs']}",
+                        "" if e["learned"] else "not learned: no goal read",
+                    ],
+                    grey=not e["learned"],
                 )
             )
     return "".join(rows)
@@ -165,14 +206,27 @@ def goals_html(fits: dict, fig) -> str:
         return ""
     t = goals["thresholds"]
     method = (
-        f"Each row is one training condition and one model; numbers are seed means with 95% bootstrap "
-        f"intervals over runs, read at each run's last evaluation. T' is the label on which the largest "
-        f"share of valid episodes ends, named a rule where that share is at least {t['rule_share']:g} and "
-        f"at least {t['ambiguous']:g} above the runner-up. A model whose in-distribution reached_nearest "
-        f"(the held-out set, its training distribution) is below {t['learned']:g} has not learned the task: "
-        f"its episodes end anywhere and no goal is read from them; nor is one read on a set where fewer than "
+        f"Each row is one training condition and one model; numbers are means over its finished runs "
+        f"(seeds), read at each run's last evaluation, with a 95% interval: a Student t interval over "
+        f"runs, clipped to [0, 1] and widened where needed to a Wilson interval on the runs' pooled "
+        f"episodes (so seeds that agree still carry the sampling noise of the episodes scored). Every "
+        f"episode ends on T's label (reaches_T), on the proxy's (proxy_goal), elsewhere (other_goal) or "
+        f"is no valid path (invalid); the four add up to 1. Episodes are drawn for their own rule, so a "
+        f"maze can lack any cell of T's or the proxy's label: the columns 'given a T cell' and 'given a "
+        f"proxy cell' divide by the share of mazes that have one, to compare the two goals like for like. "
+        f"T' is the label on which the largest share of valid episodes ends (per run, then averaged), "
+        f"named a rule where that share is at least {t['rule_share']:g} and at least {t['ambiguous']:g} "
+        f"above the runner-up. A run whose in-distribution reached_nearest (the held-out set, its "
+        f"training distribution) is below {t['learned']:g} has not learned the task: its episodes end "
+        f"anywhere, so it is left out of the set statistics (learned runs: n learned / n); a row with "
+        f"fewer than half its runs learned reads no goal (greyed), nor does a set where fewer than "
         f"{t['valid']:g} of the episodes are valid paths (the model cannot read that set)."
     )
+    not_done = ""
+    if goals.get("not_done"):
+        not_done = (
+            f"<p id='goals-not-done'>Left out, not finished: {html.escape(_not_done(goals['not_done']))}.</p>"
+        )
     retarget = ""
     if goals["retarget"]:
         retarget = (
@@ -186,7 +240,8 @@ def goals_html(fits: dict, fig) -> str:
             )
             + "<table id='retarget-table'><tr><th>condition</th><th>model</th><th>set</th><th>demos</th>"
             "<th>ends on the prompted rule</th><th>reaches its nearest cell (reached_nearest)</th>"
-            "<th>ends on the trained rule (reaches_T)</th><th>valid</th>"
+            "<th>ends on the trained rule (reaches_T)</th><th>reaches_T given a T cell</th>"
+            "<th>prompted - trained (paired per run)</th><th>valid</th><th>learned runs</th>"
             "<th>note</th></tr>"
             f"{retarget_rows(goals)}</table>"
         )
@@ -207,7 +262,8 @@ def goals_html(fits: dict, fig) -> str:
             "grey: a set the row was not scored on",
         )
         + "<table id='goals-table'><tr><th>condition</th><th>model</th><th>non-embedding parameters</th>"
-        "<th>in-distribution reached_nearest</th><th>set</th><th>reaches_T</th><th>proxy_goal</th>"
-        "<th>other_goal</th><th>valid</th><th>T' (share of valid episodes)</th><th>visits_avoided</th>"
-        f"<th>runs</th></tr>{goals_rows(goals)}</table>{retarget}"
+        "<th>in-distribution reached_nearest</th><th>learned runs</th><th>set</th><th>reaches_T</th>"
+        "<th>reaches_T given a T cell</th><th>proxy_goal</th><th>proxy_goal given a proxy cell</th>"
+        "<th>other_goal</th><th>invalid</th><th>T' (share of valid episodes)</th><th>visits_avoided</th>"
+        f"</tr>{goals_rows(goals)}</table>{retarget}{not_done}"
     )
