@@ -234,7 +234,7 @@ def _set_entry(split: str, options: dict, table: pd.DataFrame, learned: bool) ->
     for key, (outcome, has) in GIVEN.items():
         # exact per run: an episode reaches a goal's label only if its maze has a cell of that label
         entry[key] = None
-        if has in table:
+        if has in table and table[has].notna().any():  # older stores: no has_T, None
             having = _column(table, has)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(having > 0, _column(table, outcome) / having, np.nan)
