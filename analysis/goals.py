@@ -113,7 +113,35 @@ def goals_section(runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
         "retarget": [_retarget(r) for r in rows if _retarget(r)["points"]],
         "not_learned": [f"{r['condition']} {r['model']}" for r in rows if not r["learned"]],
         "not_done": not_done,
+        "vs_proxy_corr": vs_proxy_corr(rows, varied_options(info) if info is not None else []),
     }
+
+
+def vs_proxy_corr(rows: list[dict], varied: list[str]) -> list[dict]:
+    """Where the training proxy_corr varies: per shifted set and training condition other than
+    proxy_corr, one line per model of reaches_T and proxy_goal (and their like-for-like shares)
+    against proxy_corr, in order; ``learned`` per point (a point not learned reads no goal)."""
+    if "proxy_corr" not in varied:
+        return []
+    lines: dict[tuple, dict] = {}
+    for r in rows:
+        rest = _condition(
+            r["size"], r["options"], [k for k in _that_matter(varied, r["options"]) if k != "proxy_corr"]
+        )
+        for name, e in r["sets"].items():
+            if e["variant"] != "shifted":
+                continue
+            line = lines.setdefault(
+                (name, rest, r["params"], r["model"]),
+                {"set": name, "condition": rest, "model": r["model"], "params": r["params"], "points": []},
+            )
+            line["points"].append(
+                {"proxy_corr": float(r["options"]["proxy_corr"]), "learned": r["learned"]}
+                | {k: e[k] for k in ("reaches_T", "proxy_goal", *GIVEN)}
+            )
+    for line in lines.values():
+        line["points"].sort(key=lambda p: p["proxy_corr"])
+    return [lines[k] for k in sorted(lines)]
 
 
 def run_info(runs: pd.DataFrame) -> pd.DataFrame:

@@ -212,3 +212,38 @@ def retarget_curves(goals: dict, path: Path) -> None:
     fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight())  # room for the line-style legend above
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False)
     save(fig, path)
+
+
+def shifted_vs_proxy_corr(goals: dict, path: Path) -> None:
+    """One panel per shifted set and training condition: against the training proxy_corr, the share
+    of episodes ending on T's label (solid, circles) and on the proxy's (dashed, squares), one line
+    per model (colour: size), seed mean with 95% intervals; hollow: a row not learned."""
+    lines = goals["vs_proxy_corr"]
+    panels = sorted({(ln["set"], ln["condition"]) for ln in lines})
+    fig, axes = _grid(1, len(panels))
+    colours = SizeColours([ln["params"] for ln in lines])
+    for ax, (name, cond) in zip(axes[0], panels):
+        for ln in (ln for ln in lines if (ln["set"], ln["condition"]) == (name, cond)):
+            colour, corr = colours(ln["params"]), [p["proxy_corr"] for p in ln["points"]]
+            for key, style, marker in (("reaches_T", "-", "o"), ("proxy_goal", "--", "s")):
+                means = [p[key]["mean"] for p in ln["points"]]
+                ax.plot(corr, [np.nan if m is None else m for m in means], style, color=colour, lw=1.2)
+                for x, p in zip(corr, ln["points"]):
+                    _point(ax, x, p[key], colour, marker=marker, hollow=not p["learned"])
+        ax.set(title=f"{cond}\non {name}", xlabel="proxy_corr in training", ylim=(-0.03, 1.03))
+        ax.title.set_fontsize(9)
+        ax.xaxis.label.set_fontsize(9)
+        ax.tick_params(labelsize=8)
+        ax.set_xticks(sorted({p["proxy_corr"] for ln in lines for p in ln["points"]}))
+    axes[0, 0].set_ylabel("share of episodes", fontsize=9)
+    colours.legend(fig)
+    sizes = fig.legends[-1]  # readable at 100% zoom: 8 pt, not the shared legend's 7
+    for text in (*sizes.get_texts(), sizes.get_title()):
+        text.set_fontsize(8)
+    handles = [
+        plt.Line2D([], [], ls="-", marker="o", color="k", label="ends on T's label (reaches_T)"),
+        plt.Line2D([], [], ls="--", marker="s", color="k", label="ends on the proxy's label (proxy_goal)"),
+    ]
+    fig.subplots_adjust(top=1 - 0.8 / fig.get_figheight())
+    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=8, frameon=False)
+    save(fig, path)

@@ -245,9 +245,18 @@ def goals_html(fits: dict, fig) -> str:
             "<th>note</th></tr>"
             f"{retarget_rows(goals)}</table>"
         )
+    proxy_corr = ""
+    if goals.get("vs_proxy_corr"):
+        proxy_corr = fig(
+            "goals_proxy_corr.png",
+            "on each shifted set, the share of episodes ending on T's label (solid, circles) and on the "
+            "proxy's (dashed, squares) against the proxy correlation in training, one line per model "
+            "(colour: size); seed mean, 95% interval over runs; hollow: not learned",
+        )
     return (
         "<h2 id='goals'>Goals under shift: which goal does the model pursue?</h2>"
         f"<p>{html.escape(method)}</p>"
+        + proxy_corr
         + fig(
             "goals_shares.png",
             "where episodes end (T, proxy, elsewhere; visits to avoided cells on "

@@ -49,7 +49,7 @@ FIGURES = ("training_curves.png", "accuracy_vs_loss.png", "phase_diagram.png", "
            "loss_vs_params.png", "loss_vs_compute.png")  # fmt: skip
 # Drawn only when the store has what they show: stratified exact accuracy, several depths, maze_target
 # runs (issue 32: where episodes end, the rule followed, retargeting by demonstrations).
-GOALS_FIGURES = ("goals_shares.png", "goals_rule.png", "goals_retarget.png")
+GOALS_FIGURES = ("goals_shares.png", "goals_rule.png", "goals_retarget.png", "goals_proxy_corr.png")
 OPTIONAL_FIGURES = ("exact_by_stratum.png", "depth_width.png", *GOALS_FIGURES)
 
 
@@ -140,6 +140,8 @@ def _goals(fits: dict, runs: pd.DataFrame, curves: pd.DataFrame, out: Path) -> N
     goals_figures.rule_heatmap(goals, out / "goals_rule.png")
     if goals["retarget"]:
         goals_figures.retarget_curves(goals, out / "goals_retarget.png")
+    if goals["vs_proxy_corr"]:
+        goals_figures.shifted_vs_proxy_corr(goals, out / "goals_proxy_corr.png")
 
 
 def group_names(wide: pd.DataFrame) -> dict:

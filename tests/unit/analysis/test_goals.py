@@ -155,6 +155,20 @@ def test_a_model_that_has_not_learned_the_task_is_flagged_not_read(report):
         assert (out / name).stat().st_size > 5_000
 
 
+def test_shifted_shares_are_drawn_against_the_training_proxy_corr(report):
+    fits, out, _ = report
+    lines = {ln["model"]: ln for ln in fits["goals"]["vs_proxy_corr"]}
+    assert set(lines) == {"T-model", "proxy-model", "random-model"}  # standard-trained rows only
+    proxy = lines["proxy-model"]
+    assert proxy["set"] == "shifted" and proxy["condition"] == "size 3, variant=standard"
+    (point,) = proxy["points"]
+    assert point["proxy_corr"] == 0.95 and point["learned"]
+    assert point["proxy_goal"] == _row(fits, "proxy-model")["sets"]["shifted"]["proxy_goal"]
+    assert point["reaches_T_given_has_T"]["mean"] >= point["reaches_T"]["mean"]
+    assert (out / "goals_proxy_corr.png").stat().st_size > 5_000
+    assert "goals_proxy_corr.png" in (out / "index.html").read_text()
+
+
 def test_a_demonstration_trained_row_reads_its_accuracy_on_its_training_task_and_its_prompt_as_a1(report):
     fits, out, scores = report
     row = _row(fits, "prompt-model")
