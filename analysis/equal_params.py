@@ -29,11 +29,11 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from analysis.seed_intervals import welch_interval
 
 TOLERANCE = 0.15  # parameters within 15% count as equal (12 L D^2 ignores norms and biases)
 SOLVED, FAILED = 0.9, 0.5
-MIN_RUNS = 2  # runs (seeds) per shape for an interval: one run has no spread
 
 
 def depth_or_width(final: pd.DataFrame) -> dict:
@@ -68,7 +68,7 @@ def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple) -> dict:
              (("deep", deep), ("wide", wide))}  # fmt: skip
     exact = {name: cell["exact"].to_numpy(float) for name, cell in cells.items()}
     diff = float(exact["deep"].mean() - exact["wide"].mean())
-    ci = _welch_interval(exact["deep"], exact["wide"])
+    ci = welch_interval(exact["deep"], exact["wide"])
     ended = pd.concat(cells.values()).get("stop_reason", pd.Series(dtype=object))
     return {
         "deep": _name(deep), "wide": _name(wide),
@@ -77,20 +77,6 @@ def _compare(rows: pd.DataFrame, deep: tuple, wide: tuple) -> dict:
         "difference": diff, "ci": ci, "verdict": _verdict(exact, ci),
         "budget_limited": bool(ended.eq("budget").any()),
     }  # fmt: skip
-
-
-def _welch_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> list[float] | None:
-    """Interval for mean(a) - mean(b) with unequal variances; None below MIN_RUNS runs a side."""
-    if min(a.size, b.size) < MIN_RUNS:
-        return None
-    diff = float(a.mean() - b.mean())
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = float(np.sqrt(va + vb))
-    if se == 0.0:  # identical seeds on both sides: no spread to widen the difference
-        return [diff, diff]
-    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
-    return [diff - half, diff + half]
 
 
 def _verdict(exact: dict, ci: list[float] | None) -> str:

@@ -17,7 +17,7 @@ at each run's last evaluation, this module reads:
   ``reaches_T`` as demos grow, and per run the paired difference prompted - trained.
 
 Only runs whose status is ``done`` count (the others are listed in ``not_done``). Every number is
-the mean over a row's runs (seeds) with a 95% interval over runs (`analysis.goals_stats`): a Student
+the mean over a row's runs (seeds) with a 95% interval over runs (`analysis.seed_intervals`): a Student
 t interval of the mean, clipped to [0, 1] and widened to a Wilson interval on the runs' pooled
 episodes, so agreeing seeds still carry the episodes' sampling noise. A row is one training
 condition (maze size and the task options that vary in the sweep, labelled by those its training
@@ -45,7 +45,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from analysis.goals_stats import mean_ci
+from analysis.seed_intervals import mean_ci
 
 TASK = "maze_target"
 DEFAULTS = {
@@ -100,6 +100,7 @@ def goals_section(runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
         for r in runs[~done].itertuples(index=False)
     ]
     info = run_info(runs[done]) if done.any() else None
+    varied = varied_options(info) if info is not None else []
     rows = []
     if info is not None:
         ends = final_by_split(curves[curves["run_hash"].isin(info.index)])
@@ -108,12 +109,12 @@ def goals_section(runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
     rows.sort(key=lambda r: (r["condition"], r["params"], r["model"]))
     return {
         "thresholds": {"learned": LEARNED, "rule_share": RULE_SHARE, "ambiguous": AMBIGUOUS, "valid": VALID},
-        "varied": varied_options(info) if info is not None else [],
+        "varied": varied,
         "rows": rows,
         "retarget": [_retarget(r) for r in rows if _retarget(r)["points"]],
         "not_learned": [f"{r['condition']} {r['model']}" for r in rows if not r["learned"]],
         "not_done": not_done,
-        "vs_proxy_corr": vs_proxy_corr(rows, varied_options(info) if info is not None else []),
+        "vs_proxy_corr": vs_proxy_corr(rows, varied),
     }
 
 
@@ -249,9 +250,9 @@ def _column(table: pd.DataFrame, metric: str) -> np.ndarray:
 
 
 def _share(values: np.ndarray, table: pd.DataFrame, episodes: np.ndarray | None = None) -> dict:
-    """A share of episodes per run: its mean and interval over runs (`goals_stats.mean_ci`)."""
+    """A share of episodes per run: its mean and interval over runs (`seed_intervals.mean_ci`)."""
     episodes = table["episodes"].to_numpy(float) if episodes is None else episodes
-    return mean_ci(values, list(table["seed"]), [None if e != e else e for e in episodes])
+    return mean_ci(values, list(table["seed"]), episodes)
 
 
 def _set_entry(split: str, options: dict, table: pd.DataFrame, learned: bool) -> dict:

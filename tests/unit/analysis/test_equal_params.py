@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from analysis.equal_params import depth_or_width
+from analysis.seed_intervals import welch_interval
 
 SHAPES = {(4, 16): 12_288, (1, 32): 12_288, (8, 16): 24_576, (2, 32): 24_576, (2, 16): 6_144}
 
@@ -98,19 +99,15 @@ def test_the_page_shows_each_pair_and_the_sentence_counts_the_verdicts():
 def test_the_interval_covers_a_planted_zero_difference_at_its_nominal_rate_with_three_seeds():
     """Two shapes with the same true accuracy and 3 noisy seeds each: the 95% interval must contain
     zero in about 95% of studies (a percentile bootstrap over 3 seeds covers far less)."""
-    from analysis.equal_params import _welch_interval
-
     rng = np.random.default_rng(1)
-    draws = [_welch_interval(rng.normal(0.7, 0.05, 3), rng.normal(0.7, 0.02, 3)) for _ in range(2000)]
+    draws = [welch_interval(rng.normal(0.7, 0.05, 3), rng.normal(0.7, 0.02, 3)) for _ in range(2000)]
     coverage = np.mean([lo <= 0.0 <= hi for lo, hi in draws])
     assert 0.93 <= coverage <= 0.97, coverage
 
 
 def test_the_interval_is_welchs():
-    from analysis.equal_params import _welch_interval
-
     a, b = np.array([0.92, 0.91, 0.91]), np.array([0.93, 0.92, 0.95])
-    lo, hi = _welch_interval(a, b)
+    lo, hi = welch_interval(a, b)
     t = stats.ttest_ind(a, b, equal_var=False)
     assert (lo + hi) / 2 == pytest.approx(a.mean() - b.mean())
     assert (lo < 0 < hi) == (t.pvalue > 0.05)

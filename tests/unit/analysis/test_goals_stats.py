@@ -13,7 +13,7 @@ from scipy import stats
 
 from analysis.goals import goals_section
 from analysis.goals_page import goals_html, goals_sentences
-from analysis.goals_stats import mean_ci, wilson
+from analysis.seed_intervals import mean_ci, wilson
 
 EPISODES = 64
 
