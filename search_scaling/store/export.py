@@ -13,6 +13,7 @@ folder as an export (what `load_run` reads to say why there are no weights)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -92,6 +93,8 @@ def _check_destination(source: Path, dest: Path, out: str, store: str) -> None:
 def _mark(dest: Path, store: str, sweep: str) -> None:
     path = dest / EXPORT_MARK
     sweeps = json.loads(path.read_text()).get("sweeps", []) if path.exists() else []
+    if "://" not in store:  # relative to the export: a committed export names no machine's paths
+        store = os.path.relpath(Path(store).resolve(), dest.resolve())
     mark = {"source": store, "sweeps": sorted({*sweeps, sweep}),
             "note": "an export: runs and curves only (no weights, ledger or MLflow)"}  # fmt: skip
     path.write_text(json.dumps(mark, indent=1))

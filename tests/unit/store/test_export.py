@@ -3,6 +3,8 @@ table, read back exactly as the source store reads them."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -34,6 +36,8 @@ def test_export_holds_one_sweep_one_file_per_run_and_reads_back_equal(tmp_path):
     pd.testing.assert_frame_equal(sort(export.curves("a")), sort(source.curves("a")))
     pd.testing.assert_frame_equal(sort(export.runs("a")), sort(source.runs("a")))
     assert export.runs("b").empty  # only the named sweep
+    mark = json.loads((tmp_path / "export" / "EXPORTED.json").read_text())
+    assert mark["source"] == "../store"  # relative: a committed export names no machine's paths
     parts = sorted((tmp_path / "export" / "curves").rglob("*.parquet"))
     assert [p.name for p in parts] == ["part-000000000-000000004.parquet"] * 2
     import pyarrow.parquet as pq
