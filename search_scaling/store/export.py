@@ -100,6 +100,15 @@ def _mark(dest: Path, store: str, sweep: str) -> None:
     path.write_text(json.dumps(mark, indent=1))
 
 
+def export_source(root: str) -> str:
+    """The store an export was written from, as a path a user can open from here (the mark keeps it
+    relative to the export, so it is resolved against the export's folder)."""
+    source = json.loads((Path(root) / EXPORT_MARK).read_text()).get("source", "?")
+    if source == "?" or "://" in source or os.path.isabs(source):
+        return source
+    return os.path.normpath(Path(root).resolve() / source)
+
+
 def is_export(root: str) -> bool:
     """True for a local folder written by `export_sweep` (it has no weights, ledger or MLflow)."""
     return "://" not in root and (Path(root) / EXPORT_MARK).exists()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
 
 import pyarrow.fs as pafs
 
@@ -121,12 +120,12 @@ def no_weights_reason(stores, row: dict) -> str:
     curves only), the run did not finish, it kept none, or its kept files are gone."""
     import json
 
-    from search_scaling.store.export import EXPORT_MARK, is_export
+    from search_scaling.store.export import export_source, is_export
     from search_scaling.store.locations import redact
 
     run_hash, store = row["run_hash"], redact(stores.root)
     if is_export(stores.root):
-        source = json.loads((Path(stores.root) / EXPORT_MARK).read_text()).get("source", "?")
+        source = export_source(stores.root)
         return (f"run {run_hash}: store {store} is an export (runs and curves only, no weights); load "
                 f"it from the store it was exported from ({redact(source)})")  # fmt: skip
     keep = json.loads(row["spec_json"]).get("keep_checkpoints", "none") if row.get("spec_json") else "none"
