@@ -12,6 +12,7 @@ remove its own temporaries, and a new attempt those its dead predecessors left.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pandas as pd
@@ -29,6 +30,7 @@ from search_scaling.store.schema import (
 )
 
 PART = "part-{first:09d}-{last:09d}.parquet"
+READ_ATTEMPTS = 5  # a file replaced while being read is read again (see `_read`)
 
 
 class ParquetStore:
@@ -177,6 +179,20 @@ class ParquetStore:
         )
 
     def _read(self, table: str, schema: pa.Schema, filters) -> pd.DataFrame:
+        """Read a table. Pyarrow opens each file twice, its footer at discovery and its data later; a
+        writer renaming a new file under the same name in between (a run row going from running to
+        done, a replay removing curve parts) makes the second open fail or read the wrong offsets.
+        Every file is whole at all times, so the read starts over from discovery."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return self._read_once(table, schema, filters)
+            except OSError:  # thrift/page header errors and vanished files are OSErrors in pyarrow
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _read_once(self, table: str, schema: pa.Schema, filters) -> pd.DataFrame:
         partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in PARTITION_KEYS]), flavor="hive")
         full = pa.unify_schemas([schema, partitioning.schema])
         base = f"{self.root}/{table}"

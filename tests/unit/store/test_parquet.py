@@ -148,3 +148,29 @@ def test_version_2_runs_files_read_with_null_stop_columns(tmp_path):
     runs = store.runs().set_index("run_hash")
     assert runs.loc["new", "stop_reason"] == "target" and runs.loc["new", "stopped_step"] == 40
     assert pd.isna(runs.loc["old", "stop_reason"]) and pd.isna(runs.loc["old", "stopped_step"])
+
+
+@pytest.mark.parametrize("change", ["rewritten", "removed"])
+def test_a_file_replaced_between_its_footer_and_its_data_is_read_again(tmp_path, monkeypatch, change):
+    """A reader opens each file twice (footer at discovery, data later); a writer's rename between
+    the two hands it another file under the same name: the read starts over instead of failing."""
+    store = ParquetStore(tmp_path)
+    store.write_run("s", "r1", run_row(status="running"))
+    store.write_run("s", "r2", run_row(status="running"))
+    real, calls = parquet.file_version, []
+
+    def version_then_replace(schema):
+        calls.append(1)
+        if len(calls) == 1:  # another process finishes r1 (a longer row) or a replay removes r2
+            if change == "rewritten":
+                store.write_run("s", "r1", run_row(status="done", error="x" * 5000))
+            else:
+                (tmp_path / "runs" / "sweep_id=s" / "run_hash=r2" / "run.parquet").unlink()
+        return real(schema)
+
+    monkeypatch.setattr(parquet, "file_version", version_then_replace)
+    runs = store.runs(sweep="s").set_index("run_hash")
+    if change == "rewritten":
+        assert runs.loc["r1", "status"] == "done" and len(runs) == 2
+    else:
+        assert list(runs.index) == ["r1"]
