@@ -4,7 +4,7 @@
         [--seeds 3] [--steps 15000] [--concurrency 2] [--out results/compile_sweep.json]
 
 One maze size (grid tokenization, the recipe's), 5 models x 3 seeds, run twice through
-`search.sweep.runner.run_sweep` on local Ray, each time on a fresh store: first ``compile: off``, then
+`search_scaling.sweep.runner.run_sweep` on local Ray, each time on a fresh store: first ``compile: off``, then
 ``compile: auto`` with an EMPTY compile cache (a fresh ``SEARCH_SCALING_CACHE``), so the auto arm pays
 every cold compile a first sweep on a new machine pays. Reported: each arm's wall time (Ray start-up
 excluded), the ratio off / auto, and which cells ``auto`` compiled (the runs table's

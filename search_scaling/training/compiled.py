@@ -16,20 +16,24 @@ on a GPU batches are padded to the context length ``n_ctx`` so that one CUDA gra
 The compile cache: inductor's FX graph and autograd caches live in ``TORCHINDUCTOR_CACHE_DIR``, set
 here (unless the user set it) to ``torch-compile`` in the project's cache folder (`cache_dir`:
 ``$SEARCH_SCALING_CACHE`` or ``~/.cache/search-scaling``), so the processes of a sweep compile a shape
-once and later ones load it (measured on the shared 2-core VM, L1-D8 on 3x3 mazes: 109 s cold, 12.5 s
-from the cache).
+once and later ones load it (measured on a quiet 2-core VM: 23-35 s cold, 3-5 s from the cache).
 
 ``auto`` compiles when the run is long enough to repay its compile (`decide`):
 
     steps * t_step * (1 - 1 / speedup) > t_compile
 
 with t_step the eager step's time estimated from its FLOPs (`EAGER_FLOPS`; on a GPU at least its
-kernel launches, `STEP_FLOOR_S_PER_LAYER`), ``speedup`` the measured
-compiled/eager step ratio (`speedup`) and t_compile this shape's last measured compile time on this
-machine (`COMPILE_LOG` in the cache folder), else the cold figure `COMPILE_SECONDS`. A compiled run
-and an eager run of one spec agree within fp32 tolerance for tens of steps and then drift apart as
-any two fp32 summation orders do; the run hash names the experiment, and how it was trained is
-recorded with it (`RunResult.training_mode`, the runs table's ``training_mode``, an MLflow tag).
+kernel launches, `STEP_FLOOR_S_PER_LAYER`), ``speedup`` the measured compiled/eager step ratio
+(`SPEEDUP`; 1.0 on CPU, so `auto` never compiles there) and t_compile this shape's last measured
+compile time on this machine (`COMPILE_LOG` in the cache folder), else the cold figure
+`COMPILE_SECONDS`. A compiled run and an eager run of one spec agree within fp32 tolerance for tens
+of steps and then drift apart as any two fp32 summation orders do; the run hash names the
+experiment, and how it was trained is recorded with it (`RunResult.training_mode`, the runs table's
+``training_mode``, an MLflow tag).
+
+Evaluation and packs run eager: an evaluation is a few forward passes every few hundred steps (too
+little to repay a compile on CPU), and a pack is a GPU tool whose CUDA-graph capture
+`benchmarks/gpu_check.py` measures but training does not use yet.
 """
 
 from __future__ import annotations
@@ -50,18 +54,21 @@ COMPILE_ENV = "SEARCH_SCALING_COMPILE"
 INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 COMPILE_LOG = "compile-seconds.json"  # in the cache folder: measured compile time per shape
 
-# Measured numbers `auto` uses (see benchmarks/compile_step.py; refresh them from its output).
-# Cold compile of a training step (first step, empty cache): 109 s at L1-D8 on the shared 2-core VM;
-# 197 s for the model alone at L2-D32 (issue 33). GPU: to be set from benchmarks/gpu_check.py.
-COMPILE_SECONDS = {"cpu": 200.0, "cuda": 120.0}
-# Model FLOP/s of an eager training step: CPU 19-20 GFLOP/s at L2-D32 (benchmarks/RESULTS.md, MFU
-# 10-14%); GPU: a launch-bound tiny model, ~1% of an H100's bf16 peak (provisional).
-EAGER_FLOPS = {"cpu": 2.0e10, "cuda": 1.0e13}
-# Compiled / eager step time. CPU: 1.32x at L2-D32 on 3x3 mazes (issue 33, model alone), 1.0x at
-# L1-D8 (this module's measurement): below d_model 32 compiling does not pay on CPU. GPU: CUDA
-# graphs remove the launch overhead of launch-bound models (provisional until gpu_check measures it).
-SPEEDUP = {"cpu": 1.3, "cuda": 2.0}
-MIN_D_MODEL_CPU = 32
+# Measured numbers `auto` uses (benchmarks/compile_step.py and gpu_check.py; refresh them from those).
+# Cold compile of a training step (empty cache): 23-35 s for L1-D8 .. L3-D64 on 3x3 and 5x5 mazes, 3-5 s
+# from the cache (compile_step.json, quiet 2-core VM). GPU: to be set from benchmarks/gpu_check.py.
+COMPILE_SECONDS = {"cpu": 35.0, "cuda": 120.0}
+# Model FLOP/s of an eager training step: CPU 13-17 GFLOP/s at L2-D32 on one thread (MFU 14-18.5%;
+# 3-9 GFLOP/s for L1-D8/L2-D16, 30-47 for L3-D64); GPU: a launch-bound tiny model, ~1% of an H100's
+# bf16 peak (provisional).
+EAGER_FLOPS = {"cpu": 1.5e10, "cuda": 1.0e13}
+# Compiled / eager step time. CPU: 0.95-1.20x over 16 configurations (L1-D8 .. L3-D64, 3x3 and 5x5,
+# 1 and 2 threads), 0.86-1.15x in the second (cache-warm) process, and not reproducible (L2-D32 5x5 on
+# 2 threads: 1.10x in one run, 0.95x in the next): a CPU step of these models is memory-bound, and
+# inductor's fusion buys nothing dependable, so `auto` never compiles on CPU (1.0: nothing to repay
+# a compile with). GPU: CUDA graphs remove the launch overhead of launch-bound models (provisional
+# until gpu_check measures it).
+SPEEDUP = {"cpu": 1.0, "cuda": 2.0}
 # The least an eager step takes per layer, whatever its FLOPs: on a GPU a tiny model's step is its
 # kernel launches (~60 a layer forward + backward at ~10 us each; provisional, see gpu_check).
 STEP_FLOOR_S_PER_LAYER = {"cpu": 0.0, "cuda": 6e-4}
@@ -82,13 +89,6 @@ def problem(value) -> str | None:
     return f"compile must be one of {list(CHOICES)} (or true / false), got {value!r}"
 
 
-def speedup(cfg, device: str) -> float:
-    """The compiled/eager step-time ratio `auto` expects for a model ``cfg`` on ``device``."""
-    if device == "cpu" and cfg.d_model < MIN_D_MODEL_CPU:
-        return 1.0
-    return SPEEDUP[device]
-
-
 def decide(spec, steps: int, device: str, step_tokens: float | None = None) -> tuple[bool, str]:
     """(compile?, why) for the run ``spec`` of ``steps`` steps on ``device`` (cpu | cuda | mps);
     ``step_tokens``: tokens a step computes (default: the batch at full context)."""
@@ -103,13 +103,15 @@ def decide(spec, steps: int, device: str, step_tokens: float | None = None) -> t
         return True, "compile: on"
     if os.environ.get(COMPILE_ENV, "").lower() == "off":
         return False, f"eager: {COMPILE_ENV}=off"
+    if SPEEDUP[device] <= 1.0:
+        return False, f"eager: compiling does not pay on {device} (measured; `compile: on` forces it)"
     from search_scaling.models import flops_per_token
 
     cfg = spec.model_config
     tokens = step_tokens or spec.batch_size * cfg.n_ctx
     step_s = max(flops_per_token(cfg) * tokens / EAGER_FLOPS[device],
                  cfg.n_layers * STEP_FLOOR_S_PER_LAYER[device])  # fmt: skip
-    saved = steps * step_s * (1 - 1 / speedup(cfg, device))
+    saved = steps * step_s * (1 - 1 / SPEEDUP[device])
     cost = measured_compile_seconds(shape_key(spec, device)) or COMPILE_SECONDS[device]
     verdict = "compiled" if saved > cost else "eager"
     return saved > cost, (f"{verdict}: saves ~{saved:.0f} s of ~{steps * step_s:.0f} s for ~{cost:.0f} s "
