@@ -92,15 +92,22 @@ def test_a_diverging_member_is_frozen_while_the_others_match_solo(solo, tmp_path
 def test_a_crashed_pack_resumes_and_checkpoints_resume_either_way(solo, tmp_path):
     """A pack killed at step 6 (last checkpoint: 5) resumes to the solo result. From the same
     crash, member 0 resumes alone (a member's checkpoint is a solo checkpoint), then the pack of all
-    three resumes with member 0 finished: it returns at once, the others go on from step 5."""
+    three resumes with member 0 finished: it returns at once, the others go on from step 5. How each
+    was trained (the runs table's training_mode) says member 0 went on alone from step 5."""
     with pytest.raises(RuntimeError, match="injected crash"):
         train_pack(SPECS, tmp_path / "a", checkpoint_every_s=0, callbacks=(CrashAt(6),))
     shutil.copytree(tmp_path / "a", tmp_path / "b")
-    for p, s in zip(train_pack(SPECS, tmp_path / "a", checkpoint_every_s=0), solo):
+    resumed = train_pack(SPECS, tmp_path / "a", checkpoint_every_s=0)
+    for p, s in zip(resumed, solo):
         assert_same_run(p, s)
-    assert_same_run(train_one(SPECS[0], tmp_path / "b", checkpoint_every_s=0), solo[0])
-    for p, s in zip(train_pack(SPECS, tmp_path / "b", checkpoint_every_s=0), solo):
+    assert [p.training_mode for p in resumed] == ["packed"] * 3
+    alone = train_one(SPECS[0], tmp_path / "b", checkpoint_every_s=0)
+    assert_same_run(alone, solo[0])
+    assert alone.training_mode == "packed@0,eager@5"  # the runs table says the trajectory mixes modes
+    again = train_pack(SPECS, tmp_path / "b", checkpoint_every_s=0)
+    for p, s in zip(again, solo):
         assert_same_run(p, s)
+    assert [p.training_mode for p in again] == ["packed@0,eager@5", "packed", "packed"]
 
 
 def test_a_solo_checkpoint_resumes_as_a_pack_member(solo, tmp_path):
