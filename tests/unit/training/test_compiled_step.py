@@ -5,6 +5,7 @@ recorded training mode without compiling anything."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -116,3 +117,17 @@ def test_a_sweep_with_a_bad_compile_value_fails_at_validation_naming_the_field()
     assert parse_sweep({**body, "training": {"compile": False}}).cells[0].compile == "off"  # bare `off`
     with pytest.raises(SpecError, match=r"training\.compile: compile must be one of \['auto', 'on', 'off'\]"):
         parse_sweep({**body, "training": {"compile": "maybe"}}, "grid.yaml")
+
+
+def test_the_compile_cache_lives_in_the_project_cache_unless_the_user_chose_one(monkeypatch, tmp_path):
+    """Nothing compiles: only where inductor is told to keep its kernels (`use_cache_dir`)."""
+    ours = tmp_path / "project" / "torch-compile"
+    monkeypatch.setenv("SEARCH_SCALING_CACHE", str(tmp_path / "project"))
+    monkeypatch.delenv(compiled_mod.INDUCTOR_CACHE_ENV, raising=False)
+    assert compiled_mod.use_cache_dir() == ours
+    assert os.environ[compiled_mod.INDUCTOR_CACHE_ENV] == str(ours)  # what inductor reads
+    monkeypatch.setenv(compiled_mod.INDUCTOR_CACHE_ENV, str(tmp_path / "mine"))  # the user's choice stands
+    assert compiled_mod.use_cache_dir() == tmp_path / "mine"
+    assert os.environ[compiled_mod.INDUCTOR_CACHE_ENV] == str(tmp_path / "mine")
+    monkeypatch.setenv(compiled_mod.INDUCTOR_CACHE_ENV, "")  # set but empty: as if unset
+    assert compiled_mod.use_cache_dir() == ours
