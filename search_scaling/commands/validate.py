@@ -51,18 +51,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"tune: {len(tune_groups(sweep))} group(s) per {t.per} x {t.samples} samples over "
               f"{', '.join(t.space)}, budget {t.budget[0]} {t.budget[1]}, objective {t.metric} "
               f"({t.mode})")  # fmt: skip
-    if sweep.pack != "off":
-        from search_scaling.sweep import packs
-
-        budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
-        lines = packs.describe(packs.plan_sweep(sweep), budget, sweep.pack, res.gpus)
-        print(f"pack: {sweep.pack}; " + "\n".join(lines))
+    packed = _print_packs(sweep) if sweep.pack != "off" else set()
     from search_scaling.training.compiled import describe as compile_lines
 
-    print("\n".join(compile_lines(planned, "cuda" if res.gpus > 0 else "cpu")))
+    print("\n".join(compile_lines(planned, "cuda" if res.gpus > 0 else "cpu", packed)))
     for line in short_budget_warnings(planned):
         print(line)
     return 0
+
+
+def _print_packs(sweep) -> set[str]:
+    """Print the packs; return the hashes of the runs that train in one (of two or more: a pack of
+    one trains as a solo run), which train eager whatever ``compile`` says."""
+    from search_scaling.sweep import packs
+
+    res = sweep.resources
+    budget = packs.memory_budget(sweep.pack_memory_gb, sweep.max_concurrent, res.gpus)
+    found = packs.plan_sweep(sweep)
+    print(f"pack: {sweep.pack}; " + "\n".join(packs.describe(found, budget, sweep.pack, res.gpus)))
+    return {cell.run_hash for pack in found if len(pack) > 1 for cell in pack}
 
 
 def _stop_line(stop: dict) -> str:

@@ -118,12 +118,16 @@ def decide(spec, steps: int, device: str, step_tokens: float | None = None) -> t
                           "of compile")  # fmt: skip
 
 
-def describe(planned, device: str) -> list[str]:
+def describe(planned, device: str, packed: set[str] = frozenset()) -> list[str]:
     """`validate`'s line: of the (cell, steps) ``planned``, how many compile their step on ``device``,
-    and why the others do not (a cell with interventions trains eager, whatever ``compile`` says)."""
+    and why the others do not (a cell with interventions, or whose hash is in ``packed``, trains
+    eager whatever ``compile`` says: packs do not compile)."""
     verdicts: dict[str, int] = {}
     for cell, steps in planned:
-        on, why = decide(cell, steps, device)
+        if cell.run_hash in packed:
+            on, why = False, "packed: eager (packs do not compile)"
+        else:
+            on, why = decide(cell, steps, device)
         if " saves " in why:  # auto's verdict: its figures differ per cell
             why = "auto: compiled (long enough to repay)" if on else "auto: eager (too short to repay)"
         verdicts[why] = verdicts.get(why, 0) + 1

@@ -75,3 +75,53 @@ def test_pack_auto_never_packs_on_cpu_and_packs_on_gpus():
     lines = packs.describe(packs.plan_packs(cells, "auto"), None, "auto", 0.0)
     assert "one run per process on CPU" in lines[0]
     assert packs.memory_problems(cells, "auto", budget=1, gpus=0.0) == []  # nothing packed, nothing to fit
+
+
+GPU = {"resources": {"cpus": 1, "gpus": 0.25}}
+
+
+def test_a_gpu_pack_is_checked_against_the_gpu_here(monkeypatch):
+    """A pack gets its members' GPU fractions (up to a whole GPU), so its memory is that share of
+    GPU_MEMORY_SHARE of the GPU nvidia-smi reports (planted: a 2 GiB GPU; a member needs ~0.8 GiB)."""
+    monkeypatch.setattr(packs, "gpu_memory_bytes", lambda: 2 * 2**30)
+    budget = packs.memory_budget(None, 16, 0.25)
+    assert not budget.assumed and budget.source.startswith("0.8 x this machine's GPU")
+    assert [budget.of(n) for n in (1, 2, 4, 8)] == [int(2**31 * 0.8 * f) for f in (0.25, 0.5, 1, 1)]
+    spec = {**BASE, **GPU, "models": ["L4-D128"], "training": {"batch_size": 256}, "pack": 4}
+    with pytest.raises(SpecError, match=r"pack: a pack of 4 L4-D128 run\(s\).*1\.6 GiB it may use"):
+        packs.check_memory(parse_sweep(spec, "grid.yaml"))
+    packs.check_memory(parse_sweep({**spec, "pack_memory_gb": 64}))  # the user's figure stands
+    auto = parse_sweep({**spec, "pack": "auto"})
+    packs.check_memory(auto)  # auto shrinks its packs to fit instead: here to one run each
+    assert [len(p) for p in packs.plan_sweep(auto)] == [1] * 4
+
+
+def test_a_gpu_pack_planned_without_a_gpu_needs_pack_memory_gb_unless_auto(monkeypatch):
+    monkeypatch.setattr(packs, "gpu_memory_bytes", lambda: None)
+    with pytest.raises(SpecError, match=r"pack_memory_gb: required with pack: on on GPUs \(resources.gpus "
+                                        r"0.25\) when this machine has no GPU"):  # fmt: skip
+        packs.check_memory(parse_sweep({**BASE, **GPU, "pack": "on"}, "grid.yaml"))
+    packs.check_memory(parse_sweep({**BASE, **GPU, "pack": 2, "pack_memory_gb": 8}))
+    auto = parse_sweep({**BASE, **GPU, "pack": "auto"})
+    packs.check_memory(auto)  # sized for an assumed ASSUMED_GPU_GB GPU, and said so
+    budget = packs.memory_budget(None, auto.max_concurrent, 0.25)
+    assert budget.assumed and budget.bytes == int(packs.ASSUMED_GPU_GB * 2**30 * packs.GPU_MEMORY_SHARE)
+    assert "assumed 16 GiB GPU" in packs.describe(packs.plan_sweep(auto), budget, "auto", 0.25)[0]
+    packs.check_memory(parse_sweep({**BASE, "pack": "auto"}))  # a CPU sweep: as before
+
+
+def test_validate_says_packed_runs_train_eager(tmp_path, capsys):
+    """On a GPU sweep packed runs do not compile (packs train eager); a pack of one is a solo run,
+    compiled or not as `compile` says. Three seeds in packs of at most 2: a pack of 2 and one of 1."""
+    import yaml
+
+    from search_scaling.cli import main
+
+    spec = {**BASE, **GPU, "tasks": [{"task": "maze", "sizes": [3, 4]}], "models": ["L1-D8"],
+            "seeds": [0, 1, 2], "pack": 2, "pack_memory_gb": 4}  # fmt: skip
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["validate", str(path)]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("compile on cuda: ")]
+    assert line == ("compile on cuda: 2 run(s) eager: SEARCH_SCALING_COMPILE=off; "  # tests/conftest.py
+                    "4 run(s) packed: eager (packs do not compile)")  # fmt: skip
