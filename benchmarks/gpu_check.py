@@ -2,7 +2,12 @@
 minutes on one GPU, one JSON.
 
     python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check.json] [--budget-s 360]
+                                   [--hard-limit-s 450]
     python benchmarks/gpu_check.py --device cpu --dry-run   # every code path on CPU, tiny, no figures
+
+Time: no measurement starts after ``--budget-s``; at ``--hard-limit-s`` (from the start of `main`;
+imports add ~10-20 s) a watchdog kills the workers, writes what was measured (with
+``hard_limit_reached``) and exits 3, whatever the check is doing (`gpu_check_report.HardLimit`).
 
 Measured in bf16 autocast with fp32 weights (Lightning's ``bf16-mixed``, what a sweep uses on GPU):
   1. the peak: the device's dense bf16 peak from `PEAK_BF16` (by device name) and a measured bf16
@@ -26,6 +31,12 @@ clipping, `PackedAdamW`); batches are padded to the context length so that a gra
 shapes (eager too, for a like-for-like comparison). A measurement that would overrun the time budget
 is skipped and says so. Without CUDA it refuses to run (``--device cpu --dry-run`` exercises every
 code path in about a minute, compiling with the ``eager`` backend: no figures).
+
+At the end it prints, and records as ``suggested``, the settings its figures give (`gpu_check_report`:
+`compiled.py`'s COMPILE_SECONDS / SPEEDUP / EAGER_FLOPS / STEP_FLOOR_S_PER_LAYER for "cuda", `packs.py`'s
+STEP_FLOPS["gpu"], the best pack size per model, whether packs beat sharing processes, and
+`sweeps/maze_grid.yaml`'s ``resources.gpus`` and ``pack``), each with the measurement it comes from.
+Apply them by hand, from a real GPU run (``"apply": true``), with the date and device beside them.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from gpu_check_report import HardLimit, lines, write
 
 from search_scaling.models import Transformer
 from search_scaling.training import RunSpec, compiled
@@ -95,6 +107,8 @@ class Bench:
                               precision="bf16-mixed") for s in range(k)]  # fmt: skip
         held_out, total, scale = plan_run(self.specs[0])
         self.flops_per_token, self.device = scale["flops_per_token"], device
+        cfg = self.specs[0].model_config  # a step's work as `packs.auto_size` counts it (full context)
+        self.step_flops = k * self.flops_per_token * self.specs[0].batch_size * cfg.n_ctx
         members = []
         for spec in self.specs:
             L.seed_everything(spec.derived_seed("init") % 2**32, verbose=False)
@@ -144,7 +158,8 @@ class Bench:
         sync(self.device)
         seconds = time.perf_counter() - start
         return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
-                "flops_per_s": tokens * self.flops_per_token / seconds}  # fmt: skip
+                "flops_per_s": tokens * self.flops_per_token / seconds,
+                "step_flops": self.step_flops}  # fmt: skip
 
 
 def _pad(batch: dict, width: int) -> dict:
@@ -155,19 +170,18 @@ def _pad(batch: dict, width: int) -> dict:
     return batch
 
 
-def training(args, device: torch.device, peaks: dict, deadline: float) -> list[dict]:
-    rows = []
+def training(args, device: torch.device, peaks: dict, deadline: float, rows: list) -> None:
+    """Every model x pack size, eager and graphed, appended to ``rows`` as measured."""
     for model in args.models:
         for k in args.packs:
-            rows += _both_ways(model, k, args, device, peaks, deadline)
+            _both_ways(model, k, args, device, peaks, deadline, rows)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    return rows
 
 
-def _both_ways(model: str, k: int, args, device, peaks: dict, deadline: float) -> list[dict]:
+def _both_ways(model: str, k: int, args, device, peaks: dict, deadline: float, rows: list) -> None:
     """Eager, then with a CUDA graph, on one pack (its batches are made once)."""
-    rows, bench = [], None
+    bench = None
     for graphed in (False, True):
         row = {"model": model, "pack": k, "cuda_graph": graphed}
         if graphed and device.type != "cuda":
@@ -185,12 +199,10 @@ def _both_ways(model: str, k: int, args, device, peaks: dict, deadline: float) -
         mfu = {f"mfu_{name}": got["flops_per_s"] / peak for name, peak in peaks.items() if peak}
         rows.append({**row, **got, **mfu})
         print(json.dumps(rows[-1]), flush=True)
-    return rows
 
 
-def compiled_steps(args, device: torch.device, peaks: dict, deadline: float) -> list[dict]:
-    """Eager vs compiled solo training steps, one model at a time (`Solo`)."""
-    rows = []
+def compiled_steps(args, device: torch.device, peaks: dict, deadline: float, rows: list) -> None:
+    """Eager vs compiled solo training steps, one model at a time (`Solo`), appended to ``rows``."""
     for model in args.compiled_models:
         if time.perf_counter() > deadline:
             rows.append({"model": model, "skipped": "time budget spent"})
@@ -200,7 +212,6 @@ def compiled_steps(args, device: torch.device, peaks: dict, deadline: float) -> 
         except Exception as err:  # noqa: BLE001 -- recorded, the check goes on
             rows.append({"model": model, "error": f"{type(err).__name__}: {str(err)[:300]}"})
         print(json.dumps(rows[-1]), flush=True)
-    return rows
 
 
 class Solo:
@@ -212,6 +223,8 @@ class Solo:
                             precision="bf16-mixed")  # fmt: skip
         _, self.total, scale = plan_run(self.spec)
         self.flops_per_token, self.device, self.backend = scale["flops_per_token"], device, args.backend
+        # a step's work as `compiled.decide` counts it (the batch at full context): EAGER_FLOPS's unit
+        self.full_step_flops = self.flops_per_token * self.spec.batch_size * self.spec.model_config.n_ctx
         spec = self.spec
         data = StepBatches(spec.train_task, spec.size, spec.derived_seed("data", data_only=True),
                            spec.batch_size, self.total, spec.loss_mask, spec.mask_switch)  # fmt: skip
@@ -229,7 +242,8 @@ class Solo:
                "eager_step_s": tokens_per_step / eager["tokens_per_s"],
                "compiled_step_s": tokens_per_step / fast["tokens_per_s"],
                "break_even_steps": fast["first_step_s"] / (saved * tokens_per_step) if saved > 0
-               else None}  # fmt: skip
+               else None, "n_layers": self.spec.model_config.n_layers}  # fmt: skip
+        out["eager_flops_per_s"] = self.full_step_flops / out["eager_step_s"]  # as `compiled.decide` counts
         for name, got in (("eager", eager), ("compiled", fast)):
             flops = got["tokens_per_s"] * self.flops_per_token
             out |= {f"mfu_{name}_{k}": flops / peak for k, peak in peaks.items() if peak}
@@ -289,27 +303,38 @@ def through_lightning(args, device: torch.device) -> dict:
     return out
 
 
-def sharing(args, device: torch.device) -> dict:
+def sharing(args, device: torch.device, limit: HardLimit) -> dict:
     """``SHARED`` one-run processes at once vs one process with a pack of ``SHARED``: aggregate
     tokens/s over the window from the first start to the last end (processes start together)."""
     model = args.models[0]
-    alone = _processes([1] * args.shared, model, args, device)
-    packed = _processes([args.shared], model, args, device)
+    try:
+        alone = _processes([1] * args.shared, model, args, device, limit)
+        packed = _processes([args.shared], model, args, device, limit)
+    except Exception as err:  # noqa: BLE001 -- recorded (a worker that failed or ran out of time)
+        return {"model": model, "error": f"{type(err).__name__}: {str(err)[:300]}"}
     return {"model": model, "processes": args.shared, "separate_tokens_per_s": alone,
             "pack_tokens_per_s": packed, "pack_over_separate": packed / alone}  # fmt: skip
 
 
-def _processes(members: list[int], model: str, args, device: torch.device) -> float:
+def _processes(members: list[int], model: str, args, device: torch.device, limit: HardLimit) -> float:
     cmd = [sys.executable, __file__, "--worker", model, "--device", str(device), "--steps", str(args.steps),
            "--size", str(args.size)]  # fmt: skip
     procs = [subprocess.Popen([*cmd, "--members", str(k)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True) for k in members]  # fmt: skip
-    for proc in procs:  # each has built its model and batches
-        assert proc.stdout.readline().strip() == "ready", "a worker failed to start"
-    for proc in procs:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    results = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
+    limit.procs += procs  # killed by the hard limit, wherever this is blocked
+    try:
+        for proc in procs:  # each has built its model and batches
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a worker failed to start")
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outs = [proc.communicate(timeout=max(1.0, limit.left() - 15))[0] for proc in procs]  # 15 s to write
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    results = [json.loads(out.strip().splitlines()[-1]) for out in outs]
     window = max(r["end"] for r in results) - min(r["start"] for r in results)
     return sum(r["tokens"] for r in results) / window
 
@@ -330,6 +355,8 @@ def main() -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--dry-run", action="store_true", help="tiny sizes, to exercise the code (no figures)")
     p.add_argument("--budget-s", type=float, default=360.0, help="stop starting measurements after this")
+    p.add_argument("--hard-limit-s", type=float, default=450.0,
+                   help="write what was measured and exit 3 after this, whatever is running")  # fmt: skip
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--size", type=int, default=5, help="maze size (sets the context length)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -350,27 +377,36 @@ def main() -> int:
         args.compiled_models, args.backend = ["L1-D8"], "eager"  # traced, no kernels generated
     # a cold compile, as a sweep's first cell of a shape pays it (unless the user named a cache)
     os.environ.setdefault(compiled.INDUCTOR_CACHE_ENV, tempfile.mkdtemp(prefix="gpu-check-inductor-"))
-    deadline = time.perf_counter() + args.budget_s
+    report = {"dry_run": args.dry_run, "steps": args.steps, "maze_size": args.size}
+    with HardLimit(args.hard_limit_s, report, args.out) as limit:
+        measure(args, device, report, time.perf_counter() + min(args.budget_s, args.hard_limit_s), limit)
+        write(report, args.out)
+    print("\n".join(lines(json.loads(args.out.read_text())["suggested"])))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def measure(args, device: torch.device, report: dict, deadline: float, limit: HardLimit) -> None:
+    """Every section, in order, into ``report`` (each kept as soon as it is measured: the hard limit
+    writes what is there)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peaks = {"table": peak_from_table(name), "measured": measured_peak(device, 256 if args.dry_run else 8192)}
-    report = {"device": name, "torch": torch.__version__, "peak_bf16_flops": peaks, "dry_run": args.dry_run,
-              "steps": args.steps, "maze_size": args.size}  # fmt: skip
+    report |= {"device": name, "torch": torch.__version__, "peak_bf16_flops": peaks}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report["training"] = training(args, device, peaks, deadline)
+        report["training"] = []
+        training(args, device, peaks, deadline, report["training"])
     report["vmap_fallbacks"] = sum("batching rule" in str(w.message) for w in caught)
-    report["compiled"] = compiled_steps(args, device, peaks, deadline)
+    report["compiled"] = []
+    compiled_steps(args, device, peaks, deadline, report["compiled"])
     try:
         in_time = time.perf_counter() < deadline
         report["lightning"] = through_lightning(args, device) if in_time else {"skipped": "budget"}
     except Exception as err:  # noqa: BLE001 -- recorded, the check goes on
         report["lightning"] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
     print(json.dumps({"lightning": report["lightning"]}), flush=True)
-    report["sharing"] = sharing(args, device) if time.perf_counter() < deadline else {"skipped": "budget"}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.out}")
-    return 0
+    in_time = time.perf_counter() < deadline
+    report["sharing"] = sharing(args, device, limit) if in_time else {"skipped": "budget"}
 
 
 if __name__ == "__main__":
