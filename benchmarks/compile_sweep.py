@@ -12,9 +12,11 @@ excluded), the ratio off / auto, and which cells ``auto`` compiled (the runs tab
 the same step cap (no stop rules: a compiled and an eager run drift apart in fp32 after tens of steps,
 so a stop rule could end them at different steps and the ratio would measure that instead).
 
-Cost: the arms train the same steps; at the defaults about 15 cells x 15,000 steps x ~35 ms / 2 workers
-= ~65 min per arm on the 2-core VM. ``--steps`` below ``compile.decide``'s break-even makes ``auto``
-compile nothing (the ratio is then 1.0 by construction; the script says so).
+Cost: the arms train the same steps; at the defaults about 15 cells x 15,000 steps x ~53 ms (L2-D32 5x5 grid,
+RESULTS issue 28; L3-D64 slower) / 2 workers = well over an hour per arm on the 2-core VM. On CPU
+``auto`` compiles nothing at any ``--steps`` (``SPEEDUP["cpu"]`` is 1.0: the ratio is 1.0 by
+construction, so it was not run there); on a GPU ``--steps`` below ``compile.decide``'s break-even does
+the same. The script says so.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def main() -> None:
     note = (
         ""
         if arms["auto"]["compiled_cells"]
-        else " (auto compiled nothing: below break-even, 1.0 by construction)"
+        else " (auto compiled nothing: not worth it on this device or below break-even, 1.0 by construction)"
     )
     print(f"off / auto wall: {ratio:.2f}x{note}")
     if args.out:

@@ -10,8 +10,10 @@ such cells until one training step of the pack does about `STEP_FLOPS` of work, 
 which a bigger pack stops paying on that kind of device (tiny models are launch-bound; a model that
 already fills the device gains nothing), within `MAX_PACK` and the memory budget. ``auto`` does the
 same where packs pay, and trains one run per process where they do not: on CPU, where a pack of 16
-ran at 0.47-0.53x of the same runs one after another (and a hand-stacked model at 0.8-1.0x: a CPU
-step of these models is memory-bound, issue 33), so ``auto`` never makes a sweep slower (YAML's
+ran at 0.47-0.53x of the same runs one after another (issue 33's measurement; 0.42x explicit and 0.77x
+fused attention at L2-D16 5x5 in benchmarks/RESULTS.md; a hand-stacked model at 0.8-1.0x in the
+issue: a CPU step of these models is memory-bound), so on CPU ``auto`` is ``off``; on GPUs it packs
+by an uncalibrated ``STEP_FLOPS["gpu"]`` until benchmarks/gpu_check.py has run (YAML's
 bare on / off / yes / no: `spec.canonical_pack_setting`). A group larger than its pack size is
 split into packs of nearly equal size. Only cells still to run are packed,
 so a pack whose members are partly finished trains only the unfinished ones.
@@ -199,7 +201,7 @@ def pack_gpus(gpus: float, members: int) -> float:
 def describe(packs: list[tuple], budget: Budget | int | None, setting="on", gpus: float = 0.0) -> list[str]:
     """`validate`'s lines: one per pack."""
     if setting == "auto" and not packs_pay(gpus):
-        return ["auto: one run per process on CPU (packs measured 0.47-0.53x of sequential runs there); "
+        return ["auto: one run per process on CPU (packs measured 0.42-0.77x of sequential runs there); "
                 "`pack: on` packs anyway"]  # fmt: skip
     lines = [f"{len(packs)} pack(s); memory per pack {_budget_words(budget)}"]
     for i, pack in enumerate(packs):

@@ -23,7 +23,7 @@ once and later ones load it (measured on a quiet 2-core VM: 23-35 s cold, 3-5 s 
     steps * t_step * (1 - 1 / speedup) > t_compile
 
 with t_step the eager step's time estimated from its FLOPs (`EAGER_FLOPS`; on a GPU at least its
-kernel launches, `STEP_FLOOR_S_PER_LAYER`), ``speedup`` the measured compiled/eager step ratio
+kernel launches, `STEP_FLOOR_S_PER_LAYER`), ``speedup`` the measured eager/compiled step-time ratio
 (`SPEEDUP`; 1.0 on CPU, so `auto` never compiles there) and t_compile this shape's last measured
 compile time on this machine (`COMPILE_LOG` in the cache folder), else the cold figure
 `COMPILE_SECONDS`. A compiled run and an eager run of one spec agree within fp32 tolerance for tens
@@ -57,13 +57,14 @@ COMPILE_LOG = "compile-seconds.json"  # in the cache folder: measured compile ti
 # Measured numbers `auto` uses (benchmarks/compile_step.py and gpu_check.py; refresh them from those).
 # Cold compile of a training step (empty cache): 23-35 s for L1-D8 .. L3-D64 on 3x3 and 5x5 mazes, 3-5 s
 # from the cache (compile_step.json, quiet 2-core VM). GPU: to be set from benchmarks/gpu_check.py.
-COMPILE_SECONDS = {"cpu": 35.0, "cuda": 120.0}
+COMPILE_SECONDS = {"cpu": 35.0, "cuda": 120.0}  # cuda: a guess until gpu_check has run
 # Model FLOP/s of an eager training step: CPU 13-17 GFLOP/s at L2-D32 on one thread (MFU 14-18.5%;
-# 3-9 GFLOP/s for L1-D8/L2-D16, 30-47 for L3-D64); GPU: a launch-bound tiny model, ~1% of an H100's
-# bf16 peak (provisional).
+# on one thread 3-9 GFLOP/s for L1-D8/L2-D16 and 30-41 for L3-D64, 45-47 on two); GPU: a
+# launch-bound tiny model, ~1% of an H100's bf16 peak (provisional).
 EAGER_FLOPS = {"cpu": 1.5e10, "cuda": 1.0e13}
-# Compiled / eager step time. CPU: 0.95-1.20x over 16 configurations (L1-D8 .. L3-D64, 3x3 and 5x5,
-# 1 and 2 threads), 0.86-1.15x in the second (cache-warm) process, and not reproducible (L2-D32 5x5 on
+# Eager / compiled step time (the compiled step's speedup). CPU: 0.95-1.20x over 16 configurations
+# (L1-D8 .. L3-D64, 3x3 and 5x5, 1 and 2 threads), 0.86-1.15x in the second (cache-warm) process
+# (0.96x and 1.23x in the goal check's), and not reproducible (L2-D32 5x5 on
 # 2 threads: 1.10x in one run, 0.95x in the next): a CPU step of these models is memory-bound, and
 # inductor's fusion buys nothing dependable, so `auto` never compiles on CPU (1.0: nothing to repay
 # a compile with). GPU: CUDA graphs remove the launch overhead of launch-bound models (provisional

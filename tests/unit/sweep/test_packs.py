@@ -66,7 +66,7 @@ def test_pack_reads_yaml_booleans_and_yes_no_as_meant(given, read):
 
 
 def test_pack_auto_never_packs_on_cpu_and_packs_on_gpus():
-    """``auto`` is never slower than runs one by one: on CPU (packs measured 0.47-0.53x) one run per
+    """``auto`` is never slower than runs one by one: on CPU (packs measured 0.42-0.77x) one run per
     process; on GPUs (launch-bound) packed as ``on`` packs; validate says which."""
     cells = parse_sweep(BASE).cells
     assert packs.plan_packs(cells, "auto", None, gpus=0.0) == [(c,) for c in cells]
