@@ -59,7 +59,8 @@ def shortest_paths(conn: np.ndarray, origin: np.ndarray, target: np.ndarray):
     """Shortest origin -> target path per maze: (paths int64[B, Lmax] padded with -1, lengths int[B]).
 
     Lengths count cells, so a path of k steps has k + 1 cells. Raises ValueError if some target is
-    unreachable from its origin.
+    unreachable from its origin. No mazes give paths of shape [0, 1] (a rejection round of
+    maze_target can keep none of its candidates).
     """
     origin, target = np.asarray(origin), np.asarray(target)
     dist, toward = bfs_from_target(conn, origin, target)
@@ -70,7 +71,7 @@ def shortest_paths(conn: np.ndarray, origin: np.ndarray, target: np.ndarray):
     n_cells = dist.shape[1]
     has_loops = int(conn.sum()) > len(origin) * (n_cells - 1)
     walk = _tie_broken_walk(conn, dist, steps) if has_loops else _follow(toward, steps)
-    paths = np.empty((len(origin), int(steps.max()) + 1), dtype=np.int64)
+    paths = np.empty((len(origin), int(steps.max(initial=0)) + 1), dtype=np.int64)
     here = origin.copy()
     for k in range(paths.shape[1]):
         paths[:, k] = here

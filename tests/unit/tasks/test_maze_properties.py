@@ -92,3 +92,13 @@ def test_deadend_endpoints_and_min_path_len():
 def test_percolation_adds_loops():
     batch = generate(MazeConfig(8, "percolation", p=0.3), 50, np.random.default_rng(0))
     assert np.all(batch.conn.sum(axis=(1, 2, 3)) > 63)
+
+
+def test_no_mazes_give_no_paths():
+    """A rejection round of maze_target can keep none of its candidates: solving zero mazes is an
+    empty answer, not a crash (it once failed every anti_target cell of the goals study)."""
+    from search_scaling.tasks.maze import shortest_paths
+
+    conn = generate(MazeConfig(3, "dfs"), 1, np.random.default_rng(0)).conn[:0]
+    paths, length = shortest_paths(conn, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    assert paths.shape == (0, 1) and length.shape == (0,)
