@@ -8,7 +8,8 @@ The controls beside `sweeps/results/maze_goals`: the same eval sets as `sweeps/m
 query), scored by maze_target itself on the completions of the scripted policies the report's tests
 use (`tests/unit/tasks/goal_policies.py`). A model's proxy_goal means something only against the
 random walk's, its share on the prompted rule only against the share a walk that ignores the prompt
-puts there, and its visits to avoided cells only against a walker that does not avoid them. Writes ``benchmarks/results/goals_baselines_<size>x<size>.json``.
+puts there, and its visits to avoided cells only against a walker that does not avoid them.
+Writes ``benchmarks/results/goals_baselines_<size>x<size>.json``.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from search_scaling.tasks import get_task
 from tests.unit.tasks import goal_policies as policies
 
 TRAINED = {"variant": "standard", "tokenization": "grid", "proxy_corr": 0.95}
-SETS = {"shifted": {"variant": "shifted"}} | {
-    f"retarget{k}": {"variant": "retarget", "n_demos": k} for k in range(4)
-} | {"anti_target": {"variant": "anti_target"}}  # the anti_target arm's held-out set (p 0.3, avoid b0)
+SETS = (
+    {"shifted": {"variant": "shifted"}}
+    | {f"retarget{k}": {"variant": "retarget", "n_demos": k} for k in range(4)}
+    | {"anti_target": {"variant": "anti_target"}}
+)  # the anti_target arm's held-out set (p 0.3, avoid b0)
 KEYS = ("reaches_T", "proxy_goal", "other_goal", "end_a1", "end_a2", "has_T", "has_proxy", "visits_avoided")
 POLICIES = ("the answer", "blind (a2)", "proxy (b2)", "random valid walk")
 
 
 def policy_completions(kind: str, batch, size: int, rng) -> np.ndarray:
-    if kind == "the answer":  # the answer span: T (a2), or the prompted a1 on retarget sets; around avoided cells
+    # the answer span: T (a2), or the prompted a1 on retarget sets; around avoided cells
+    if kind == "the answer":
         return policies.true_rule(batch)
     if kind == "blind (a2)":  # the nearest a2 cell through any open wall, avoided cells included
         return policies.to_label(batch, size, "a2")
