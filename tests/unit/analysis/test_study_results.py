@@ -1,5 +1,6 @@
 """The committed studies (`sweeps/results/maze_cpu`, issue 20; `sweeps/results/maze_recipe`, issue 28;
-`sweeps/results/maze_depth`, issue 29) rebuild from their committed exports.
+`sweeps/results/maze_depth`, issue 29; `sweeps/results/maze_goals`, issue 32) rebuild from their
+committed exports.
 
 `search-scaling report maze_cpu --store sweeps/results/maze_cpu/store --out sweeps/results/maze_cpu/report
 --no-mlflow` redoes all of it (figures and 200 bootstrap resamples: a few minutes). This test redoes
@@ -24,7 +25,8 @@ from matplotlib.figure import Figure
 from analysis.report import _strict, build_report
 
 RESULTS = Path(__file__).resolve().parents[3] / "sweeps" / "results"
-STUDIES = {"maze_cpu": 84, "maze_recipe": 3, "maze_depth": 90}  # committed study -> its number of runs
+# committed study -> its number of runs
+STUDIES = {"maze_cpu": 84, "maze_recipe": 3, "maze_depth": 90, "maze_goals": 72}
 # Read off the resamples (plus every key ending in "ci"): verdicts from intervals, the constancy test
 # from bootstrap standard errors, degenerate flags from interval widths, the not-fitted reasons (and
 # the store, a path relative to where the report was written).
