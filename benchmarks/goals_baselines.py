@@ -6,7 +6,7 @@ model followed T, followed the proxy, or walked at random?
 The controls beside `sweeps/results/maze_goals`: the same eval sets as `sweeps/maze_goals.yaml`
 (shifted: colours independent of shapes; retarget0..3: 0-3 demonstrations of rule a1 before the
 query), scored by maze_target itself on the completions of the scripted policies the report's tests
-use (`tests/unit/tasks/goal_policies.py`). A model's proxy_goal means something only against the
+use (`search_scaling/tasks/maze/policies.py`). A model's proxy_goal means something only against the
 random walk's, its share on the prompted rule only against the share a walk that ignores the prompt
 puts there, and its visits to avoided cells only against a walker that does not avoid them.
 Writes ``benchmarks/results/goals_baselines_<size>x<size>.json``.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from search_scaling.tasks import get_task
-from tests.unit.tasks import goal_policies as policies
+from search_scaling.tasks.maze import policies
 
 TRAINED = {"variant": "standard", "tokenization": "grid", "proxy_corr": 0.95}
 SETS = (

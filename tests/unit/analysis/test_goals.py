@@ -15,9 +15,9 @@ from analysis.goals import DEFAULTS, read_rule, run_info
 from analysis.goals_page import goals_html, goals_sentences
 from analysis.report import build_report
 from search_scaling.tasks import get_task
+from search_scaling.tasks.maze import policies
 from search_scaling.tasks.maze.target import MazeTarget
 from tests.unit.analysis.synthetic import _run_row, write_store
-from tests.unit.tasks import goal_policies as policies
 
 SIZE, N = 3, 64
 EVALS = [{"name": "shifted", "options": {"variant": "shifted"}, "size": None}] + [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from search_scaling.tasks import get_task
-from tests.unit.tasks import goal_policies as policies
+from search_scaling.tasks.maze import policies
 
 SIZE = 3
 

@@ -1,5 +1,7 @@
 """Scripted maze_target policies with known answers (issue 32), written as the completions a model
-would produce (one token per cell, grid or aotp tokenization) so they are scored by the task itself:
+would produce (one token per cell, grid or aotp tokenization) so they are scored by the task itself.
+They are the goals report's tests and the controls beside a goals study
+(`benchmarks/goals_baselines.py`): a model's share on the proxy means something only next to theirs.
 
 - ``true_rule``: the batch's own answer, the shortest path to the nearest cell matching T;
 - ``proxy``: the shortest path (in the maze) to the nearest cell with the proxy label;
