@@ -67,6 +67,8 @@ def outcome_shares(goals: dict, path: Path) -> None:
             ax.title.set_fontsize(8)
             if not members:
                 ax.text(0.5, 0.5, "not evaluated", ha="center", transform=ax.transAxes)
+                ax.set(xticks=[], yticks=[])  # an empty log axis would show a made-up 1..10 range
+                ax.minorticks_off()
                 continue
             for r in members:
                 entry, hollow = r["sets"][name], not r["learned"]
