@@ -3,9 +3,11 @@
 Why Ray tasks and not Tune: every cell is an independent, content-addressed run whose resumption
 is ours (checkpoint per run hash, ledger), so Tune's experiment state and `Tuner.restore` (which
 cannot change the search space) add nothing; tasks reuse worker processes (torch is imported once
-per worker, not once per trial), retry on worker death (`max_retries`) and on errors
+per worker, not once per trial), retry on worker death (`max_retries`) and on errors that can pass
 (`retry_exceptions`), and accept fractional GPUs. A retried task carries the same owner id, so
-the ledger lets it back in, and it resumes from the run's last checkpoint.
+the ledger lets it back in, and it resumes from the run's last checkpoint. A programming error
+(`REPEATS`) is not retried: a seeded run draws the same data again and fails the same way (every
+anti_target cell of the goals study failed three times, ~50 s each, before this rule).
 
 Ctrl-C (or SIGTERM to the driver): the driver cancels its tasks (each worker ends its cell ``failed``
 "interrupted" and removes its temporaries), then releases whatever cell a worker could not; a rerun
@@ -45,6 +47,31 @@ class CellOutcome:
 
 _WORKER_STORES: dict[tuple, Stores] = {}
 
+# Errors a retry repeats: bugs and bad values in a seeded, reproducible run. Everything else (worker
+# death, OSError, RuntimeError such as CUDA out-of-memory, database locks) is retried. Arrow's
+# errors subclass ValueError but can come from a file being replaced under a reader: retried.
+REPEATS = (ValueError, TypeError, LookupError, AttributeError, AssertionError, NotImplementedError,
+           ArithmeticError)  # fmt: skip
+
+
+def repeats(err: BaseException) -> bool:
+    """Whether a retry of the cell would fail the same way."""
+    import pyarrow as pa
+
+    return isinstance(err, REPEATS) and not isinstance(err, pa.ArrowException)
+
+
+def _failed_for_good(spec, err: BaseException) -> CellOutcome:
+    """A cell that failed for good, returned rather than raised so Ray does not retry it (the
+    recorder has already marked it failed in the ledger and the runs table). Packs still raise:
+    their members fail together or apart, and a pack's retry may train them alone."""
+    from search_scaling.store.recorder import describe
+
+    text = describe(err)
+    return CellOutcome(
+        spec.run_hash, "failed", {"error": text if len(text) <= 500 else text[:497] + "..."}, 0.0
+    )
+
 
 def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpoint_every_s: float = 30.0):
     """The body of a Ray task (also callable in-process). ``locations`` = (root, ledger URL,
@@ -63,6 +90,10 @@ def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpo
                             checkpoint_every_s=checkpoint_every_s)  # fmt: skip
     except LostClaim:  # another worker holds the cell now: not an error, and not worth a retry
         result = None
+    except Exception as err:
+        if repeats(err):
+            return _failed_for_good(spec, err)
+        raise
     return _cell_outcome(stores, spec, result, time.perf_counter() - start)
 
 

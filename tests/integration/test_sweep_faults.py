@@ -24,7 +24,8 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     """One sweep (one Ray start) for two faults: a cell whose loss turns NaN ends ``diverged`` (not a
     failure); a cell failing after its claim and before training (the issue's `name: .hidden`
     case) ends ``failed`` with its error in the ledger, the runs row and `status`, after its
-    retries; the cells that transfer from it (init_from) wait for it, then fail with the reason; the
+    retries; the cells that transfer from it (init_from) wait for it, then fail with the reason (a
+    ValueError, which a retry would repeat: not retried); the
     others complete, and the sweep exits 1 naming the failed cells. The three cells train as one pack."""
     body = {**spec("faults", range(3), steps=60, pack="on"), "retries": 1}
     body["tasks"].append({"task": "maze", "sizes": [3], "init_from": {"task": "maze", "seed": 2}})
@@ -42,8 +43,9 @@ def test_a_diverging_cell_and_a_failing_cell_while_the_rest_completes(tmp_path, 
     ledger = Ledger(f"sqlite:///{store / 'ledger.db'}")
     assert ledger.statuses(hashes) == {hashes[0]: "done", bad_loss: "diverged", broken: "failed"}
     reason = f"ValueError: init_from: source run {broken} is 'failed': {error}"
-    for dependant in dependants:  # each waited for its source, then failed with the reason
+    for dependant in dependants:  # each waited for its source, then failed with the reason, once:
         assert ledger.get(dependant)["status"] == "failed" and reason in ledger.get(dependant)["error"]
+        assert ledger.get(dependant)["attempts"] == 1  # a ValueError repeats on a retry: not retried
         assert f"failed {dependant}: {reason}" in out
     row = ledger.get(broken)
     assert row["attempts"] == 2 and error in row["error"]  # retried once
