@@ -182,7 +182,6 @@ def test_maze_target_variants():
     assert (np.sum(rb.tokens == 0, axis=1) == 3).all()  # three episodes, each opening <ADJLIST_START>
 
 
-
 def test_anti_target_draws_survive_a_rejection_round_that_keeps_nothing():
     """Seed 262 draws a 3x3 anti_target batch whose last rejection round keeps no candidate (loops,
     avoided cells): the batch is still whole and its true paths avoid the avoided cells."""
@@ -191,6 +190,7 @@ def test_anti_target_draws_survive_a_rejection_round_that_keeps_nothing():
     scores = anti.score(batch, perfect_completions(batch))
     assert len(batch) == 64 and scores["reached_nearest"].mean() == 1.0
     assert scores["visits_avoided"].sum() == 0
+
 
 def test_maze_target_says_where_episodes_end_under_shift():
     """Every prefix of a true path, closed with <PATH_END>, is a valid episode ending on a known
