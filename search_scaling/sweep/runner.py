@@ -62,8 +62,9 @@ def repeats(err: BaseException) -> bool:
 
 
 def _failed_for_good(spec, err: BaseException) -> CellOutcome:
-    """A cell that failed for good, returned rather than raised so Ray does not retry it (the
-    recorder has already marked it failed in the ledger and the runs table). Packs still raise:
+    """A cell that failed for good, returned rather than raised so Ray does not retry it (after a
+    claim, the recorder has already marked it failed in the ledger and the runs table; nothing in
+    `REPEATS` can be raised before one: the claim's errors are the database's). Packs still raise:
     their members fail together or apart, and a pack's retry may train them alone."""
     from search_scaling.store.recorder import describe
 

@@ -15,7 +15,7 @@
                                     # (search_scaling.training.stop); the budget stays the cap
     resources: {cpus: 1, gpus: 0}   # per trial; fractional GPUs pack several runs on one GPU
     max_concurrent: 2
-    retries: 2                      # for worker deaths and errors that can pass (not a ValueError)
+    retries: 2                      # worker deaths, errors that can pass (not bugs: runner REPEATS)
     checkpoint_every_s: 30          # how often a cell checkpoints and flushes its curve (seconds)
     tune: {...}                     # hyperparameter search (`search-scaling tune`), see tune_spec
     tuned: {...}                    # its result: best values per model (size), applied to the cells
