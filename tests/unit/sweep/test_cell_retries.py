@@ -55,3 +55,22 @@ def test_an_error_that_can_pass_is_raised_for_ray_to_retry(tmp_path, monkeypatch
     _, call = _run(tmp_path, monkeypatch, RuntimeError("CUDA out of memory"))
     with pytest.raises(RuntimeError, match="out of memory"):
         call()
+
+
+def test_a_claimed_cell_that_fails_for_good_is_failed_in_the_ledger_after_one_attempt(tmp_path, monkeypatch):
+    """Through the real recorder: the cell is claimed, its set-up raises a ValueError, and the
+    ledger and runs table say failed, with the error, after one attempt."""
+    import search_scaling.training.run as run_module
+
+    def plan_run(spec):
+        raise ValueError("zero-size array to reduction operation maximum")
+
+    monkeypatch.setattr(run_module, "plan_run", plan_run)
+    stores = Stores.resolve(tmp_path, mlflow=False)
+    spec = parse_sweep(BODY).cells[0]
+    outcome = run_cell(spec.to_json(), (stores.root, stores.ledger_url, stores.tracking_uri), "rt:o", 1)
+    row = stores.ledger.get(spec.run_hash)
+    assert outcome.status == "failed" and row["status"] == "failed" and row["attempts"] == 1
+    assert "ValueError: zero-size array" in row["error"] == outcome.final["error"]
+    runs = stores.parquet.runs().set_index("run_hash")
+    assert runs.loc[spec.run_hash, "status"] == "failed"
