@@ -13,13 +13,16 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # CSI sequences: colours, curso
 
 
 def plain_error(err: BaseException, limit: int = 500) -> str:
-    """``ValueError: <message>`` of the task's own exception, else the last line of Ray's message
-    (e.g. a worker that died), without colour codes, at most ``limit`` characters."""
+    """``ValueError: <message>`` of the task's own exception (carried by Ray as ``cause``, or
+    returned by a worker as it was raised), else the last line of Ray's message (e.g. a worker that
+    died), without colour codes, at most ``limit`` characters."""
     from search_scaling.store.recorder import describe
 
     cause = getattr(err, "cause", None)
     if isinstance(cause, BaseException) and cause is not err:
         text = describe(cause)
+    elif not type(err).__module__.startswith("ray."):
+        text = describe(err)
     else:
         lines = [line.strip() for line in ANSI.sub("", str(err)).splitlines() if line.strip()]
         text = lines[-1] if lines else type(err).__name__

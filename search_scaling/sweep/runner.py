@@ -22,6 +22,8 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from search_scaling.store import Stores
 from search_scaling.store.ledger import FINISHED, LostClaim
 from search_scaling.store.recorder import STALE_AFTER_S
@@ -56,8 +58,6 @@ REPEATS = (ValueError, TypeError, LookupError, AttributeError, AssertionError, N
 
 def repeats(err: BaseException) -> bool:
     """Whether a retry of the cell would fail the same way."""
-    import pyarrow as pa
-
     return isinstance(err, REPEATS) and not isinstance(err, pa.ArrowException)
 
 
@@ -66,12 +66,9 @@ def _failed_for_good(spec, err: BaseException) -> CellOutcome:
     claim, the recorder has already marked it failed in the ledger and the runs table; nothing in
     `REPEATS` can be raised before one: the claim's errors are the database's). Packs still raise:
     their members fail together or apart, and a pack's retry may train them alone."""
-    from search_scaling.store.recorder import describe
+    from search_scaling.sweep.ray_output import plain_error
 
-    text = describe(err)
-    return CellOutcome(
-        spec.run_hash, "failed", {"error": text if len(text) <= 500 else text[:497] + "..."}, 0.0
-    )
+    return CellOutcome(spec.run_hash, "failed", {"error": plain_error(err)}, 0.0)
 
 
 def run_cell(spec_json: str, locations: tuple, owner: str, threads: int, checkpoint_every_s: float = 30.0):
